@@ -1,0 +1,131 @@
+"""Throughput, memory and accuracy of the curation core, side by side with datatrove.
+
+Measures `gemmaflow curate` (read, normalise, domain, language, heuristics, exact dedupe, Parquet
+write) on the dev corpus in one run with datatrove's LanguageFilter + GopherRepetition +
+GopherQuality + C4Quality + FineWebQuality (benchmarks/datatrove_baseline.py, run in its own virtual
+environment because datatrove pulls a conflicting fastText wheel), then scores the curated output
+against the corpus ground truth with ../shared/tools/score_curation.py.
+
+Per-core figures use CPU time (process_time of the whole process, Beam's own threads included),
+so they do not depend on how many cores the machine has or what else it is doing.
+
+    python benchmarks/curate_core.py                       # full dev corpus
+    python benchmarks/curate_core.py --limit 3000          # quicker
+    python benchmarks/curate_core.py --skip-datatrove --json-out results.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import zstandard
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+DEFAULT_CORPUS = SHARED / "corpus" / "dev"
+DATATROVE_PYTHON = Path("/work/venv-datatrove/bin/python")
+
+
+def write_input_sample(corpus: Path, limit: int | None, folder: Path) -> tuple[Path, int, float]:
+    """Decompress the first `limit` documents to plain JSONL (the scorer reads plain JSONL)."""
+    path = folder / "input.jsonl"
+    docs, mb = 0, 0.0
+    with (corpus / "docs.jsonl.zst").open("rb") as raw, path.open("w", encoding="utf-8") as out:
+        for line in io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(raw), encoding="utf-8"):
+            if not line.strip():
+                continue
+            if limit is not None and docs >= limit:
+                break
+            out.write(line)
+            docs += 1
+            mb += len(json.loads(line)["text"].encode("utf-8")) / 1e6
+    return path, docs, mb
+
+
+def run_gemmaflow(input_path: Path, output: Path, beam_args: list[str]) -> dict:
+    """One curate run in this process; CPU time covers every Beam thread of the in-process runner."""
+    from pipeline.config import CurateConfig
+    from pipeline.curate import run_curate
+
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    stats = run_curate([str(input_path)], str(output), CurateConfig(), beam_args, overwrite=True, echo=True)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {
+        "cpu_s": cpu + children.ru_utime + children.ru_stime,
+        "wall_s": wall,
+        "kept": stats["accounting"]["kept"],
+        "peak_rss_mb": max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, children.ru_maxrss) / 1024,
+        "stage_seconds": {s["stage"]: s["seconds"] for s in stats["stages"]},
+    }
+
+
+def run_datatrove(input_path: Path, limit: int | None, repeats: int) -> dict | None:
+    if not DATATROVE_PYTHON.exists():
+        print(f"datatrove side skipped: {DATATROVE_PYTHON} not found (see benchmarks/README.md)")
+        return None
+    with tempfile.NamedTemporaryFile(suffix=".json") as result:
+        cmd = [str(DATATROVE_PYTHON), str(REPO / "benchmarks" / "datatrove_baseline.py"), "--mode", "curate-core",
+               "--input", str(input_path), "--repeats", str(repeats), "--json-out", result.name]
+        if limit is not None:
+            cmd += ["--limit", str(limit)]
+        subprocess.run(cmd, check=True)
+        return json.loads(Path(result.name).read_text())
+
+
+def score(corpus: Path, input_path: Path, output: Path) -> str:
+    scorer = SHARED / "tools" / "score_curation.py"
+    if not scorer.exists():
+        return "(scorer not found)"
+    result = subprocess.run(
+        [sys.executable, str(scorer), "--corpus", str(corpus), "--input-ids", str(input_path), "--output",
+         str(output)], capture_output=True, text=True, check=True,
+    )
+    return result.stdout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--limit", type=int, default=None, help="first N documents (default: all)")
+    parser.add_argument("--repeats", type=int, default=1, help="datatrove repeats (median reported)")
+    parser.add_argument("--skip-datatrove", action="store_true")
+    parser.add_argument("--json-out", type=Path)
+    parser.add_argument("beam_args", nargs="*", help="extra Beam options after --, e.g. -- --direct_num_workers 2")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        input_path, docs, mb = write_input_sample(args.corpus, args.limit, folder)
+        print(f"input: {docs} documents, {mb:.1f} MB of text")
+        ours = run_gemmaflow(input_path, folder / "out", args.beam_args)
+        ours.update(docs_per_s_per_core=docs / ours["cpu_s"], mb_per_s_per_core=mb / ours["cpu_s"])
+        accuracy = score(args.corpus, input_path, folder / "out")
+        theirs = None if args.skip_datatrove else run_datatrove(input_path, args.limit, args.repeats)
+
+    print("\n== throughput (per core = per CPU-second)")
+    print(f"{'':12}{'docs/s/core':>14}{'MB/s/core':>12}{'CPU s':>10}{'wall s':>10}{'peak MB':>10}{'kept':>8}")
+    print(f"{'gemmaflow':12}{ours['docs_per_s_per_core']:>14.1f}{ours['mb_per_s_per_core']:>12.3f}"
+          f"{ours['cpu_s']:>10.1f}{ours['wall_s']:>10.1f}{ours['peak_rss_mb']:>10.0f}{ours['kept']:>8}")
+    if theirs:
+        print(f"{'datatrove':12}{theirs['docs_per_s_per_core']:>14.1f}{theirs['mb_per_s_per_core']:>12.3f}"
+              f"{theirs['cpu_s']:>10.1f}{'':>10}{theirs['peak_rss_mb']:>10.0f}{theirs['kept']:>8}")
+        print(f"ratio gemmaflow / datatrove (docs/s per core): "
+              f"{ours['docs_per_s_per_core'] / theirs['docs_per_s_per_core']:.2f}x")
+    print("seconds inside each stage's per-document function:", ours["stage_seconds"])
+    print("\n== accuracy against the corpus ground truth\n" + accuracy)
+    if args.json_out:
+        args.json_out.write_text(json.dumps(
+            {"docs": docs, "mb": mb, "gemmaflow": ours, "datatrove": theirs, "accuracy": accuracy}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

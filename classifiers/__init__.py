@@ -1,0 +1,1 @@
+"""fastText classifiers (domain, quality, safety): training, evaluation, model cards, inference helpers."""

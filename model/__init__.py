@@ -1,0 +1,1 @@
+"""The JAX Gemma model: architecture, trainer, checkpoints, sampling and scoring."""

@@ -1,0 +1,1 @@
+"""Curation on Apache Beam: readers, normalisation, language ID, heuristics, dedupe, writers, stats."""

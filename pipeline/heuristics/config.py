@@ -1,0 +1,245 @@
+"""Typed thresholds for the heuristic quality filters, one frozen dataclass per rule set.
+
+Defaults start from the field's published thresholds (GUIDE section 4: Gopher, C4, FineWeb, The
+Stack / StarCoder). Those were tuned on Common Crawl prose; our web text is technical documentation
+(man pages, kernel, Python and PostgreSQL docs) full of tables, option lists, code and repeated
+headings. Where a default deviates, its docstring says so and gives the reason measured on the dev
+corpus (shared/corpus/dev: 9,452 good English web pages by lid.176, 2,183 junk pages, 4,370 code
+files, 3,750 math documents). "Costs N good" counts good English pages the rule alone would drop.
+
+Fields are limited to bool / int / float / str / tuple so the generic YAML loader builds these
+classes without special cases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class CommonConfig:
+    """Universal pre-checks applied to every domain before its own rule set."""
+
+    enabled: bool = True
+    max_replacement_char_fraction: float = 0.002
+    """Max fraction of characters that are U+FFFD or UTF-8-read-as-Latin-1/cp1252 pairs ("Ã©", "â€").
+
+    Dev: good English web <= 0.00024, mojibake junk >= 0.0042; 0.002 sits between.
+    """
+
+
+@dataclass(frozen=True)
+class GopherRepetitionConfig:
+    """Gopher (Rae et al. 2021, table A1) repetition removal; fractions as defined in the paper.
+
+    Defaults are for web text. GUIDE values: lines 0.30, paragraphs 0.30, line / paragraph characters
+    0.20, top 2/3/4-gram 0.20/0.18/0.16, duplicated 5..10-grams 0.15..0.10. Those drop 52% of good
+    technical pages on dev (repeated "Parameters" / "Description" headings and table separators in
+    kernel API docs), so the line, paragraph and duplicated-n-gram limits sit near the 99.8th
+    percentile of good pages instead: junk they would catch (repeated lines, keyword stuffing) is
+    far above them and also caught by the top-n-gram limits.
+    """
+
+    enabled: bool = True
+    max_dup_line_fraction: float = 0.85
+    """Gopher rule: fraction of lines repeating an earlier line (GUIDE 0.30)."""
+    max_dup_para_fraction: float = 0.85
+    """Gopher rule: fraction of paragraphs repeating an earlier paragraph (GUIDE 0.30)."""
+    max_dup_line_char_fraction: float = 0.5
+    """Gopher rule: characters in repeated lines / all characters (GUIDE 0.20)."""
+    max_dup_para_char_fraction: float = 0.5
+    """Gopher rule: characters in repeated paragraphs / all characters (GUIDE 0.20)."""
+    top_ngram_min_n: int = 2
+    top_ngram_max_fractions: tuple[float, ...] = (0.20, 0.20, 0.25)
+    """Gopher rule: characters covered by the most frequent n-gram, n = ``top_ngram_min_n + i``.
+
+    GUIDE 0.20/0.18/0.16; 3- and 4-gram loosened (the GUIDE values cost 35 good pages, catch no junk
+    that the 2-gram limit misses: keyword stuffing's top 2-gram covers >= 0.18).
+    """
+    dup_ngram_min_n: int = 5
+    dup_ngram_max_fractions: tuple[float, ...] = (0.80, 0.78, 0.76, 0.74, 0.72, 0.70)
+    """Gopher rule: characters covered by repeated n-grams, n = ``dup_ngram_min_n + i`` (GUIDE 0.15..0.10)."""
+
+
+@dataclass(frozen=True)
+class GopherQualityConfig:
+    """Gopher (Rae et al. 2021, appendix A) quality filter for prose, plus two measured extensions."""
+
+    enabled: bool = True
+    min_words: int = 40
+    """Gopher rule: 50..100,000 words. Lowered to 40: 40-49-word man pages and API stubs are 0.35% of
+    good pages; too-short junk has <= 9 words."""
+    max_words: int = 100_000
+    min_mean_word_length: float = 3.0
+    """Gopher rule: mean word length in [3, 10]."""
+    max_mean_word_length: float = 40.0
+    """Gopher rule: 10. Raised to 40: sysfs ABI listings and path tables (good on dev) average 11-40
+    characters per word (costs 2% of good pages at 10); link farms are caught by the URL ratio."""
+    max_symbol_word_ratio: float = 0.2
+    """Gopher rule: '#' to word and ellipsis ('...', '…') to word ratios each <= 0.1. Raised to 0.2:
+    C varargs, shell comments and "/sys/…/" paths cost 45 good pages at 0.1 and catch no extra junk."""
+    max_url_word_ratio: float = 0.1
+    """Extension (link-farm detection): URLs ("http://", "https://", "ftp://", "www.") per word.
+    Dev: every link farm > 0.15, every good English page < 0.08."""
+    max_bullet_line_fraction: float = 0.9
+    """Gopher rule: lines starting with a bullet <= 90%."""
+    max_ellipsis_line_fraction: float = 0.3
+    """Gopher rule: lines ending with an ellipsis <= 30%."""
+    min_alpha_word_fraction: float = 0.4
+    """Gopher rule: >= 80% of words contain a letter. Lowered to 0.4: register tables, hex dumps in
+    kernel docs cost 4% of good pages at 0.8; number/symbol junk is < 0.4 or has mean word length < 3."""
+    stop_words: tuple[str, ...] = ("the", "be", "to", "of", "and", "that", "have", "with")
+    min_stop_words: int = 2
+    """Gopher rule: >= 2 occurrences of ``stop_words``."""
+    min_prose_stop_word_fraction: float = 0.02
+    """Extension (stop-word ratio, as FineWeb-2 uses): stop words / words over the lines that end in
+    terminal punctuation, checked when they hold >= ``prose_min_words`` words. Real English sentences
+    are 5-25% stop words; word salad and lorem ipsum are < 1.5%. Tables and listings have no such
+    lines, so they are not judged. Dev: catches all 302 word-salad pages, costs 18 good pages."""
+    prose_min_words: int = 20
+
+
+@dataclass(frozen=True)
+class C4Config:
+    """C4 (Raffel et al. 2020; TFDS ``c4_utils.py``) page and line rules."""
+
+    enabled: bool = True
+    drop_lorem_ipsum: bool = True
+    """C4 rule: drop pages containing "lorem ipsum"."""
+    drop_curly_bracket: bool = False
+    """C4 rule: drop pages containing '{'. DEFAULT OFF: our web text is technical documentation
+    (C, shell, SQL, JSON examples) where braces are normal, so the rule would drop good pages."""
+    max_word_length: int = 1000
+    """C4 rule: drop pages with a word over 1000 characters."""
+    remove_javascript_lines: bool = True
+    """C4 rule: remove lines mentioning "javascript"."""
+    remove_boilerplate_lines: bool = True
+    """C4 rule: remove lines containing one of ``boilerplate_phrases`` (lower-case substrings)."""
+    boilerplate_phrases: tuple[str, ...] = (
+        # C4's policy substrings.
+        "terms of use",
+        "privacy policy",
+        "cookie policy",
+        "uses cookies",
+        "use of cookies",
+        "use cookies",
+        # Extension: consent-banner, legal-footer and site-navigation chrome. On dev these lines occur
+        # in good pages only as boilerplate pasted around near-duplicate copies (and copyright lines).
+        "terms of service",
+        "privacy notice",
+        "all rights reserved",
+        "do not sell or share",
+        "accept all cookies",
+        "strictly necessary cookies",
+        "cookie preferences",
+        "manage preferences",
+        "personal data",
+        "without warranty of any kind",
+        "earn a commission",
+        "skip to main content",
+        "skip to content",
+        "toggle navigation",
+        "back to top",
+        "subscribe to our newsletter",
+        "follow us",
+        "powered by",
+        "sitemap",
+        "recent posts",
+    )
+    max_boilerplate_word_fraction: float = 0.3
+    """Extension: drop the page when removed lines held more than this fraction of its words (a
+    cookie banner or navigation page, not an article with a footer). Dev: cookie/legal and navigation
+    junk lose >= 0.3 (all but 8 of 385), no good page loses more than 0.3."""
+    min_sentences: int = 0
+    """C4 rule: drop pages with fewer than 3 sentences (counted after line removal). DEFAULT 0 (off):
+    1.6% of good technical pages (tables, ABI listings, option lists) have no sentence at all, and
+    the rule catches only 3 junk pages that other rules miss."""
+    remove_unterminated_lines: bool = False
+    """C4 rule: remove lines not ending in terminal punctuation. DEFAULT OFF: it deletes headings,
+    code, tables and option lists from technical text."""
+    min_words_per_line: int = 0
+    """C4 rule: remove lines with fewer words (C4: 5, datatrove: 3). DEFAULT 0 (off) for the same
+    reason as ``remove_unterminated_lines``."""
+
+
+@dataclass(frozen=True)
+class FineWebConfig:
+    """FineWeb (Penedo et al. 2024) quality filter, datatrove ``FineWebQualityFilter`` semantics.
+
+    Its thresholds were fit to Common Crawl prose; on technical documentation the converted HTML
+    puts headings, table cells and list items on lines of their own, so three limits are loosened
+    to where they still flag degenerate pages without dropping good ones.
+    """
+
+    enabled: bool = True
+    min_line_punct_fraction: float = 0.0
+    """FineWeb rule: >= 12% of non-blank lines end in terminal punctuation. DEFAULT 0 (off): 18% of
+    good technical pages are below 0.12 and 3% have no such line at all."""
+    max_short_line_fraction: float = 0.98
+    """FineWeb rule: <= 67% of non-blank lines are ``short_line_length`` characters or shorter.
+    Raised: tables rendered one cell per line cost 8% of good pages at 0.67."""
+    short_line_length: int = 30
+    max_dup_line_char_fraction: float = 0.5
+    """FineWeb rule: characters in duplicated lines / non-newline characters <= 1%. Raised: repeated
+    headings and table separators put 39% of good pages over 1%."""
+    max_newline_word_ratio: float = 2.0
+    """FineWeb rule: newlines / words <= 0.3. Raised: one-cell-per-line tables reach 1.7 on good pages."""
+
+
+@dataclass(frozen=True)
+class CodeConfig:
+    """Source-code rules after The Stack / StarCoder practice."""
+
+    enabled: bool = True
+    max_line_length: int = 1000
+    """The Stack rule: drop files whose longest line exceeds 1000 characters."""
+    max_mean_line_length: float = 100.0
+    """The Stack rule: drop files whose mean line length exceeds 100 characters."""
+    min_alnum_fraction: float = 0.25
+    """The Stack rule: drop files with fewer than 25% alphanumeric characters."""
+    autogen_markers: tuple[str, ...] = ("auto-generated", "autogenerated", "generated by", "do not edit")
+    """StarCoder rule: drop files with one of these (lower-case) markers in their first lines.
+    Dev: 2.2% of the code files (generated C headers) carry one; empty the tuple to keep them."""
+    autogen_header_lines: int = 5
+    max_data_line_fraction: float = 0.5
+    """Data-dump rule: drop files where most non-blank lines are only numbers / hex / base64."""
+
+
+@dataclass(frozen=True)
+class MathRepetitionConfig(GopherRepetitionConfig):
+    """Gopher repetition limits for math, looser than web's.
+
+    LaTeX test files and class documentation repeat ``\\item`` lines, table rows and filler text
+    ("bla bla"); web's limits drop 4% of good math on dev, these 1.4%. A mostly repeated file still
+    fails (its top 2-gram alone covers > 40% of the characters).
+    """
+
+    max_dup_line_char_fraction: float = 0.7
+    max_dup_para_char_fraction: float = 0.7
+    top_ngram_max_fractions: tuple[float, ...] = (0.4, 0.4, 0.4)
+    dup_ngram_max_fractions: tuple[float, ...] = (0.90, 0.89, 0.88, 0.87, 0.86, 0.85)
+
+
+@dataclass(frozen=True)
+class MathConfig:
+    """Lenient rules for formula-dense math (LaTeX source, math manuals): no prose rules."""
+
+    enabled: bool = True
+    repetition: MathRepetitionConfig = field(default_factory=MathRepetitionConfig)
+    min_words: int = 10
+    """Drop fragments too short to carry content."""
+    max_line_length: int = 10_000
+    """Drop files with a line longer than this (embedded data, minified output)."""
+
+
+@dataclass(frozen=True)
+class HeuristicsConfig:
+    """All heuristic rule sets; ``apply_heuristics`` picks the ones for a document's domain."""
+
+    common: CommonConfig = field(default_factory=CommonConfig)
+    gopher_repetition: GopherRepetitionConfig = field(default_factory=GopherRepetitionConfig)
+    gopher_quality: GopherQualityConfig = field(default_factory=GopherQualityConfig)
+    c4: C4Config = field(default_factory=C4Config)
+    fineweb: FineWebConfig = field(default_factory=FineWebConfig)
+    code: CodeConfig = field(default_factory=CodeConfig)
+    math: MathConfig = field(default_factory=MathConfig)

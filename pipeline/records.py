@@ -1,0 +1,166 @@
+"""The curated record: parsing raw input into it, and its one Arrow schema (see docs/record-schema.md).
+
+A document travels through the pipeline as a plain dict with the keys of `CURATED_SCHEMA`; plain
+dicts pickle fast between Beam workers and map one-to-one onto Parquet rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+PIPELINE_VERSION = "0.1.0"
+VALID_DOMAINS = frozenset({"web", "code", "math"})
+
+PROVENANCE_TYPE = pa.struct(
+    [
+        ("file", pa.string()),  # the input file the record came from
+        ("position", pa.int64()),  # 0-based line number (JSONL) or row number (Parquet)
+        ("pipeline_version", pa.string()),
+        ("config_fingerprint", pa.string()),
+    ]
+)
+
+CURATED_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("text", pa.string()),
+        ("url", pa.string()),
+        ("source", pa.string()),
+        ("domain", pa.string()),  # web | code | math
+        ("domain_method", pa.string()),  # record | extension | content
+        ("lang", pa.string()),  # ISO 639 code from lid.176; null when not judged (code)
+        ("lang_score", pa.float32()),
+        ("meta", pa.string()),  # the input's `meta`, as JSON text
+        ("signals", pa.map_(pa.string(), pa.float64())),  # stage.signal -> value
+        ("provenance", PROVENANCE_TYPE),
+    ]
+)
+
+REJECTED_SCHEMA = CURATED_SCHEMA.append(pa.field("reject_stage", pa.string())).append(
+    pa.field("reject_reason", pa.string())
+).append(pa.field("reject_detail", pa.string()))
+
+DEAD_LETTER_SCHEMA = pa.schema(
+    [
+        ("file", pa.string()),
+        ("position", pa.int64()),
+        ("reason", pa.string()),
+        ("detail", pa.string()),
+        ("raw", pa.string()),  # the first RAW_PREVIEW_CHARS characters of the bad record
+    ]
+)
+RAW_PREVIEW_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A record that could not become a document, with where it was and why."""
+
+    file: str
+    position: int
+    reason: str
+    detail: str
+    raw: str
+
+    def to_row(self) -> dict[str, Any]:
+        return {
+            "file": self.file,
+            "position": self.position,
+            "reason": self.reason,
+            "detail": self.detail,
+            "raw": self.raw[:RAW_PREVIEW_CHARS],
+        }
+
+
+def stable_id(file: str, position: int) -> str:
+    """Id for a record that has none: the same file and position always give the same id."""
+    return "gf-" + hashlib.blake2b(f"{file}\x00{position}".encode(), digest_size=10).hexdigest()
+
+
+def _optional_str(record: dict[str, Any], key: str) -> str | None:
+    value = record.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError(key)
+
+
+def document_from_record(
+    record: Any, file: str, position: int, config_fingerprint: str, text_field: str = "text"
+) -> dict[str, Any] | DeadLetter:
+    """Validate one decoded input record; return a document dict or a DeadLetter saying why not."""
+
+    def dead(reason: str, detail: str) -> DeadLetter:
+        return DeadLetter(file, position, reason, detail, json.dumps(record, ensure_ascii=False, default=str))
+
+    if not isinstance(record, dict):
+        return dead("not_an_object", f"record is a JSON {type(record).__name__}, expected an object")
+    if text_field not in record or record[text_field] is None:
+        return dead("missing_text", f"no `{text_field}` field")
+    text = record[text_field]
+    if not isinstance(text, str):
+        return dead("text_not_string", f"`{text_field}` is a {type(text).__name__}")
+    raw_id = record.get("id")
+    if raw_id is None or raw_id == "":
+        doc_id = stable_id(file, position)
+    elif isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool):
+        doc_id = str(raw_id)
+    else:
+        return dead("bad_id", f"`id` is a {type(raw_id).__name__}")
+    try:
+        url = _optional_str(record, "url")
+        source = _optional_str(record, "source")
+        domain = _optional_str(record, "domain")
+    except TypeError as exc:
+        return dead("field_not_string", f"`{exc.args[0]}` is not a string")
+    if domain is not None and domain not in VALID_DOMAINS:
+        return dead("bad_domain", f"`domain` must be one of {sorted(VALID_DOMAINS)}")
+    meta = record.get("meta")
+    return {
+        "id": doc_id,
+        "text": text,
+        "url": url,
+        "source": source,
+        "domain": domain,
+        "domain_method": "record" if domain else None,
+        "lang": None,
+        "lang_score": None,
+        "meta": None if meta is None else json.dumps(meta, ensure_ascii=False, sort_keys=True, default=str),
+        "signals": {},
+        "provenance": {
+            "file": file,
+            "position": position,
+            "pipeline_version": PIPELINE_VERSION,
+            "config_fingerprint": config_fingerprint,
+        },
+    }
+
+
+def parse_json_line(
+    line: bytes, file: str, position: int, config_fingerprint: str, text_field: str = "text"
+) -> dict[str, Any] | DeadLetter:
+    """Decode one JSONL line. Invalid UTF-8 is replaced (and counted later), never fatal."""
+    try:
+        decoded = line.decode("utf-8")
+        invalid_utf8 = False
+    except UnicodeDecodeError:
+        decoded = line.decode("utf-8", errors="replace")
+        invalid_utf8 = True
+    try:
+        # strict=False accepts raw control characters (NUL included) inside strings; normalise strips them.
+        record = json.loads(decoded, strict=False)
+    except json.JSONDecodeError as exc:
+        return DeadLetter(file, position, "invalid_json", str(exc), decoded)
+    doc = document_from_record(record, file, position, config_fingerprint, text_field)
+    if invalid_utf8 and isinstance(doc, dict):
+        doc["signals"]["read.invalid_utf8"] = 1.0
+    return doc
+
+
+def rejected_row(doc: dict[str, Any], stage: str, reason: str, detail: str = "") -> dict[str, Any]:
+    """The rejected-sink row for a document a stage dropped."""
+    return {**doc, "reject_stage": stage, "reject_reason": reason, "reject_detail": detail}

@@ -1,0 +1,52 @@
+"""Beam stage: fastText language ID in batches; documents outside the allowed languages are dropped."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import apache_beam as beam
+
+from pipeline.config import LanguageConfig
+from pipeline.language import LanguageIdentifier
+from pipeline.stages.base import BatchedDocumentStageDoFn, Document, Verdict, stage_outputs
+
+
+class _LanguageDoFn(BatchedDocumentStageDoFn):
+    def __init__(self, config: LanguageConfig) -> None:
+        super().__init__("language")
+        self.config = config
+        self.identifier: LanguageIdentifier | None = None
+
+    def setup(self) -> None:
+        # Loaded once per worker process, never pickled with the DoFn.
+        self.identifier = LanguageIdentifier(self.config.model_path, self.config.max_chars)
+
+    def judge_batch(self, docs: Sequence[Document]) -> list[Verdict]:
+        assert self.identifier is not None, "setup() loads the model"
+        labelled = [doc for doc in docs if doc["domain"] in self.config.label_domains]
+        for doc, prediction in zip(labelled, self.identifier.predict([doc["text"] for doc in labelled])):
+            doc["lang"], doc["lang_score"] = prediction.lang, prediction.score
+        return [self._verdict(doc) for doc in docs]
+
+    def _verdict(self, doc: Document) -> Verdict:
+        if doc["domain"] not in self.config.filter_domains:
+            return None
+        if doc["lang"] not in self.config.allowed:
+            return "not_allowed_language", f"{doc['lang']} ({doc['lang_score']:.2f})"
+        if doc["lang_score"] < self.config.min_score:
+            return "low_language_score", f"{doc['lang']} ({doc['lang_score']:.2f})"
+        return None
+
+
+class IdentifyLanguage(beam.PTransform):
+    """lid.176 on the domains configured; code is never judged by a prose language model."""
+
+    def __init__(self, config: LanguageConfig) -> None:
+        super().__init__()
+        self.config = config
+
+    def expand(self, docs: beam.PCollection) -> dict[str, beam.PCollection]:
+        batches = docs | "BatchForLanguageID" >> beam.BatchElements(
+            min_batch_size=1, max_batch_size=self.config.batch_size
+        )
+        return stage_outputs(batches, "PredictLanguage", _LanguageDoFn(self.config))

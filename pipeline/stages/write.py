@@ -1,0 +1,63 @@
+"""Beam stage: Parquet output through Beam's file sinks (temporary files, then an atomic finalize)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import apache_beam as beam
+import pyarrow as pa
+
+from pipeline.config import OutputConfig
+from pipeline.stages.base import STATS, CountingDoFn, Document, utf8_len
+
+DATA_DIR = "data"
+REJECTED_DIR = "rejected"
+DEAD_LETTER_DIR = "dead_letter"
+STATS_DIR = "_stats"
+
+
+class _CountWrittenDoFn(CountingDoFn):
+    def __init__(self) -> None:
+        super().__init__("write")
+
+    def process(self, doc: Document) -> Iterator[Any]:
+        nbytes = utf8_len(doc["text"])
+        self.counts.record_in(nbytes)
+        self.counts.record_kept(nbytes)
+        yield doc
+
+
+class WriteParquet(beam.PTransform):
+    """Write rows with `schema` under `prefix`; used for curated, rejected and dead-letter sinks."""
+
+    def __init__(self, prefix: str, schema: pa.Schema, config: OutputConfig) -> None:
+        super().__init__()
+        self.prefix = prefix
+        self.schema = schema
+        self.config = config
+
+    def expand(self, rows: beam.PCollection) -> beam.PCollection:
+        return rows | "WriteShards" >> beam.io.WriteToParquet(
+            file_path_prefix=self.prefix,
+            schema=self.schema,
+            codec=self.config.compression,
+            file_name_suffix=".parquet",
+            num_shards=self.config.num_shards,
+            record_batch_size=self.config.row_group_size,
+        )
+
+
+class WriteCurated(beam.PTransform):
+    """Count what is written (the `write` stage), then write it; returns the stats output."""
+
+    def __init__(self, prefix: str, schema: pa.Schema, config: OutputConfig) -> None:
+        super().__init__()
+        self.prefix = prefix
+        self.schema = schema
+        self.config = config
+
+    def expand(self, docs: beam.PCollection) -> dict[str, beam.PCollection]:
+        counted = docs | "CountWritten" >> beam.ParDo(_CountWrittenDoFn()).with_outputs(STATS, main="docs")
+        counted["docs"] | "WriteCuratedShards" >> WriteParquet(self.prefix, self.schema, self.config)
+        return {STATS: counted[STATS]}

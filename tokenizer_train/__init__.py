@@ -1,0 +1,1 @@
+"""SentencePiece tokenizer training from curated Parquet, with Gemma's conventions."""
