@@ -68,13 +68,14 @@ def run_gemmaflow(input_path: Path, output: Path, beam_args: list[str]) -> dict:
     }
 
 
-def run_datatrove(input_path: Path, limit: int | None, repeats: int) -> dict | None:
+def run_datatrove(corpus: Path, limit: int | None, repeats: int) -> dict | None:
+    """The same first `limit` documents through datatrove, in its own interpreter."""
     if not DATATROVE_PYTHON.exists():
         print(f"datatrove side skipped: {DATATROVE_PYTHON} not found (see benchmarks/README.md)")
         return None
     with tempfile.NamedTemporaryFile(suffix=".json") as result:
         cmd = [str(DATATROVE_PYTHON), str(REPO / "benchmarks" / "datatrove_baseline.py"), "--mode", "curate-core",
-               "--input", str(input_path), "--repeats", str(repeats), "--json-out", result.name]
+               "--input", str(corpus / "docs.jsonl.zst"), "--repeats", str(repeats), "--json-out", result.name]
         if limit is not None:
             cmd += ["--limit", str(limit)]
         subprocess.run(cmd, check=True)
@@ -109,7 +110,7 @@ def main() -> None:
         ours = run_gemmaflow(input_path, folder / "out", args.beam_args)
         ours.update(docs_per_s_per_core=docs / ours["cpu_s"], mb_per_s_per_core=mb / ours["cpu_s"])
         accuracy = score(args.corpus, input_path, folder / "out")
-        theirs = None if args.skip_datatrove else run_datatrove(input_path, args.limit, args.repeats)
+        theirs = None if args.skip_datatrove else run_datatrove(args.corpus, args.limit, args.repeats)
 
     print("\n== throughput (per core = per CPU-second)")
     print(f"{'':12}{'docs/s/core':>14}{'MB/s/core':>12}{'CPU s':>10}{'wall s':>10}{'peak MB':>10}{'kept':>8}")

@@ -34,9 +34,9 @@ _WORD = re.compile(r"\S+")
 _CODE_LINE = re.compile(
     r"""^\s*(?:
         \#\s*(?:include|define|ifn?def|endif|if|else|pragma|undef)\b
-      | (?:def|class|import|from|return|elif|except|async\s+def|yield|raise|assert)\b
-      | (?:public|private|protected|static|const|struct|typedef|enum|namespace|template|extern|void|int|char)\b
-      | (?:fi|done|esac|then|local|export)\b
+      | (?:def|class|import|from|return|elif|except|async\s+def|yield|raise|assert)(?=\s)
+      | (?:public|private|protected|static|const|struct|typedef|enum|namespace|template|extern|void|int|char)(?=[\s<*&])
+      | (?:fi|done|esac|then|local|export)(?:\s|$)
       | [{}()\]]\s*[;,]?\s*$
     )
     | (?:[;{}]|\)\s*:|\):\s*\#.*|=>|->)\s*$

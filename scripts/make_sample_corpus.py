@@ -35,7 +35,9 @@ import argparse
 import ast
 import gzip
 import hashlib
+import io
 import json
+import operator
 import platform
 import random
 import re
@@ -44,10 +46,12 @@ import textwrap
 import unicodedata
 import zlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 SEED = 20240611
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -60,7 +64,7 @@ CPYTHON_BLOB = f"https://github.com/python/cpython/blob/v{PY_VERSION}"
 DOCS_URL = "https://docs.python.org/{minor}/library/".format(minor=".".join(PY_VERSION.split(".")[:2]))
 
 # How many documents of each kind (before duplicates are added).
-N_STDLIB_PAGES = 192  # plus the hand-written English articles: ~200 English web docs
+N_STDLIB_PAGES = 185  # plus the hand-written English articles: ~200 English web docs
 N_CODE_PY = 72
 N_CODE_H = 8
 # Duplicate plan: (number of originals, copies of each) per group kind and domain.
@@ -76,7 +80,7 @@ N_EXPLICIT_CODE_DOMAIN = 5
 MAX_DOC_BYTES = 40_000
 PAGE_TARGET_CHARS = 3_600  # a harvested page stops growing past this
 MIN_PAGE_WORDS = 120
-PER_PACKAGE_PAGES = 8  # no stdlib package dominates the English prose
+PER_PACKAGE_PAGES = 10  # no stdlib package dominates the English prose
 PER_PACKAGE_CODE = 4
 NEAR_DUP_SCREEN = 0.35  # word-5-gram Jaccard above which two unrelated docs count as near duplicates
 
@@ -90,7 +94,7 @@ KINDS = ("web_en", "web_other", "code", "math", "junk")
 
 @dataclass
 class Doc:
-    """One raw document plus its ground truth; `key` is a stable internal name (ids come after the shuffle)."""
+    """One raw document and its ground truth. `key` is a stable internal name; ids come after the shuffle."""
 
     key: str
     text: str
@@ -117,7 +121,8 @@ def rank(key: str, salt: str) -> str:
     return hashlib.blake2b(f"{SEED}|{salt}|{key}".encode(), digest_size=8).hexdigest()
 
 
-def ranked(items: Iterable[Any], salt: str, key: Any = lambda item: item.key) -> list[Any]:
+def ranked(items: Iterable[T], salt: str, key: Callable[[T], str] = operator.attrgetter("key")) -> list[T]:
+    """`items` in the order of their keyed rank."""
     return sorted(items, key=lambda item: rank(key(item), salt))
 
 
@@ -125,10 +130,6 @@ def unwrap(text: str, joiner: str = " ") -> str:
     """Dedent hard-wrapped source text and join each paragraph into one line, as web pages store it."""
     paragraphs = re.split(r"\n\s*\n", textwrap.dedent(text).strip())
     return "\n\n".join(joiner.join(line.strip() for line in p.splitlines()) for p in paragraphs)
-
-
-def words_of(text: str) -> list[str]:
-    return text.split()
 
 
 def shingles(text: str, n: int = 5) -> set[str]:
@@ -150,17 +151,20 @@ class NearDupIndex:
         self.sets: dict[str, set[str]] = {}
         self.postings: dict[str, list[str]] = {}
 
-    def most_similar(self, text: str) -> tuple[float, str | None]:
+    def similar(self, text: str) -> list[tuple[float, str]]:
+        """(Jaccard, key) of every indexed text sharing a 5-gram with `text`, most similar first."""
         grams = shingles(text)
         overlap: Counter[str] = Counter()
         for gram in grams:
             overlap.update(self.postings.get(gram, ()))
-        best, best_key = 0.0, None
-        for key, common in sorted(overlap.items()):
-            score = common / (len(grams) + len(self.sets[key]) - common)
-            if score > best:
-                best, best_key = score, key
-        return best, best_key
+        scores = [
+            (common / (len(grams) + len(self.sets[key]) - common), key) for key, common in overlap.items()
+        ]
+        return sorted(scores, key=lambda s: (-s[0], s[1]))
+
+    def most_similar(self, text: str) -> tuple[float, str | None]:
+        scores = self.similar(text)
+        return scores[0] if scores else (0.0, None)
 
     def add(self, key: str, text: str) -> None:
         grams = shingles(text)
@@ -206,7 +210,8 @@ _STOP = re.compile(r"\b(?:the|be|to|of|and|that|have|with)\b")
 
 
 def stdlib_files(root: Path, suffix: str) -> list[Path]:
-    """Public source files under `root`, sorted; test suites, IDLE, generated tables and vendored code skipped."""
+    """Public source files under `root`, sorted; test suites, IDLE, generated tables and vendored code
+    are skipped."""
     found: list[Path] = []
     for path in sorted(root.rglob(f"*{suffix}")):
         rel = path.relative_to(root)
@@ -260,12 +265,18 @@ def clean_docstring(doc: str) -> list[str]:
     return paragraphs
 
 
+def _is_property(node: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
+    names = [ast.unparse(d) for d in node.decorator_list]
+    return any(n in ("property", "cached_property", "functools.cached_property") for n in names)
+
+
 def _signature(node: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+    """The parameter list as written, `self`/`cls` dropped; "..." when it is long."""
     args = node.args
     if args.args and args.args[0].arg in ("self", "cls"):
         args = ast.arguments(
-            posonlyargs=args.posonlyargs, args=args.args[1:], vararg=args.vararg,
-            kwonlyargs=args.kwonlyargs, kw_defaults=args.kw_defaults, kwarg=args.kwarg, defaults=args.defaults,
+            posonlyargs=args.posonlyargs, args=args.args[1:], vararg=args.vararg, kwonlyargs=args.kwonlyargs,
+            kw_defaults=args.kw_defaults, kwarg=args.kwarg, defaults=args.defaults,
         )  # fmt: skip
     rendered = ast.unparse(args)
     return rendered if len(rendered) <= 60 else "..."
@@ -276,8 +287,9 @@ def _function_sections(body: list[ast.stmt], prefix: str) -> list[tuple[str, lis
     for node in body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.name.startswith("_"):
             paragraphs = clean_docstring(ast.get_docstring(node) or "")
+            heading = prefix + node.name + ("" if _is_property(node) else f"({_signature(node)})")
             if paragraphs:
-                sections.append((f"{prefix}{node.name}({_signature(node)})", paragraphs))
+                sections.append((heading, paragraphs))
     return sections
 
 
@@ -309,7 +321,7 @@ def page_units(path: Path, module: str) -> list[PageUnit]:
             class_sections = []
             class_doc = clean_docstring(ast.get_docstring(node) or "")
             if class_doc:
-                class_sections.append((f"class {qualname}", class_doc))
+                class_sections.append((qualname, class_doc))
             class_sections += _function_sections(node.body, f"{qualname}.")
             unit = PageUnit(qualname, module, class_sections)
             if unit.words >= MIN_PAGE_WORDS:
@@ -323,26 +335,52 @@ def page_units(path: Path, module: str) -> list[PageUnit]:
 
 
 def render_page(unit: PageUnit) -> str:
-    """Title line, then each section's heading and paragraphs, until PAGE_TARGET_CHARS is passed."""
+    """Title line, then each section's heading and paragraphs, until PAGE_TARGET_CHARS is passed.
+
+    Sibling methods often share whole sentences (json.dump and json.dumps share most of their
+    docstrings), so a paragraph already on the page is left out, and a section that would push the
+    page's repeated word-5-gram share over 0.10 is skipped: pages stay clear of Gopher's repetition rules.
+    """
     parts = [unit.name]
+    seen: set[str] = set()
     for heading, paragraphs in unit.sections:
         if sum(map(len, parts)) > PAGE_TARGET_CHARS:
             break
-        if heading != unit.name:
-            parts.append(heading)
-        parts.extend(paragraphs)
+        fresh = [p for p in paragraphs if p not in seen]
+        if not fresh:
+            continue
+        candidate = [*parts, heading, *fresh] if heading != unit.name else [*parts, *fresh]
+        if len(parts) > 1 and duplicated_ngram_fraction(" ".join(candidate).split()) > 0.10:
+            continue
+        parts = candidate
+        seen.update(fresh)
     return "\n\n".join(parts) + "\n"
 
 
+def duplicated_ngram_fraction(words: list[str], n: int = 5) -> float:
+    """Share of word characters covered by word n-grams that occur more than once (Gopher's measure)."""
+    grams = Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+    covered = [False] * len(words)
+    for i in range(len(words) - n + 1):
+        if grams[tuple(words[i : i + n])] > 1:
+            covered[i : i + n] = [True] * n
+    total = sum(map(len, words))
+    return sum(len(w) for w, c in zip(words, covered, strict=True) if c) / total if total else 0.0
+
+
 def looks_like_prose(text: str) -> bool:
-    """Cheap stand-in for the pipeline's web rules, so every harvested page is one it should keep."""
+    """Cheap stand-in for the pipeline's web rules, so every harvested page is one it should keep.
+
+    The duplicated-5-gram bound (0.10) is Gopher's bound for 10-grams, so every 5..10-gram rule passes.
+    """
     words = text.split()
     lines = [line for line in text.splitlines() if line.strip()]
     ended = sum(line.rstrip().endswith((".", "!", "?")) for line in lines)
     return (
         len(words) >= MIN_PAGE_WORDS
         and len(_STOP.findall(text.lower())) >= 10
-        and ended / len(lines) >= 0.4
+        and ended / len(lines) > 0.5  # headings (identifiers, maybe code-like) stay a minority
+        and duplicated_ngram_fraction(words) <= 0.10
         and len(text.encode()) <= MAX_DOC_BYTES
     )
 
@@ -457,7 +495,9 @@ def select_code(used_modules: set[str], index: NearDupIndex) -> list[Doc]:
         index.add(key, text)
         docs.append(Doc(key, text, f"{CPYTHON_BLOB}/Lib/{rel}", "cpython-source", "code", None, "py",
                         f"cpython-{PY_VERSION}-lib"))  # fmt: skip
-    headers = [p for p in sorted(INCLUDE.glob("*.h")) if p.name != "pyconfig.h" and 800 <= p.stat().st_size <= 14_000]
+    # pyconfig.h is generated by configure for this platform, not a file of the CPython repository.
+    headers = [p for p in sorted(INCLUDE.glob("*.h")) if p.name != "pyconfig.h" and p.stat().st_size >= 800]
+    headers = [p for p in headers if p.stat().st_size <= 14_000]
     n_headers = 0
     for path in ranked(headers, "code-h", key=lambda p: p.name):
         text = path.read_text(encoding="utf-8")
@@ -512,13 +552,19 @@ def junk_keyword_stuffing(rng: random.Random, i: int) -> str:
     return f"{keyword.title()} | {keyword} {place}\n\n" + ", ".join(pieces) + ".\n"
 
 
-def junk_word_salad(rng: random.Random, source_words: list[str]) -> str:
-    """Real words in random order with no sentence structure (C4 sentence / FineWeb punctuation rules)."""
-    words = [re.sub(r"[^\w'-]", "", w).lower() for w in source_words]
-    words = [w for w in words if w]
+def junk_word_salad(rng: random.Random, source_words: list[str], stop_words: bool) -> str:
+    """Real words in random order, no punctuation. Without Gopher's stop words the Gopher quality rule
+    drops it; with them only C4's sentence rule, FineWeb's punctuation rule or a quality classifier can."""
+    words = [w for w in re.findall(r"[a-z]+", " ".join(source_words).lower()) if len(w) <= 14]
+    if not stop_words:
+        words = [w for w in words if not _STOP.fullmatch(w)]
     rng.shuffle(words)
-    picked = words[: rng.randint(140, 220)]
-    lines = [" ".join(picked[k : k + rng.randint(9, 15)]) for k in range(0, len(picked), 12)]
+    words = words[: rng.randint(140, 220)]
+    lines = []
+    while words:
+        take = rng.randint(9, 15)
+        lines.append(" ".join(words[:take]))
+        words = words[take:]
     return "\n".join(lines) + "\n"
 
 
@@ -538,12 +584,13 @@ def junk_boilerplate_nav(rng: random.Random) -> str:
     crumbs = " > ".join(rng.sample(NAV_ITEMS, 3))
     footer = rng.sample(FOOTER_ITEMS, 4)
     year = rng.randint(2009, 2024)
-    return "\n".join(["Skip to main content", *menu, crumbs, *footer, f"\u00a9 {year} All rights reserved"]) + "\n"
+    lines = ["Skip to main content", *menu, crumbs, *footer, f"\u00a9 {year} All rights reserved"]
+    return "\n".join(lines) + "\n"
 
 
 def junk_cookie_legal(rng: random.Random) -> str:
     """Cookie banners and legal boilerplate: C4's policy-line rule empties the page."""
-    lines = rng.sample(COOKIE_LINES, rng.randint(4, 7))
+    lines = rng.sample(COOKIE_LINES, rng.randint(3, 6))
     return "\n".join([*lines, " | ".join(rng.sample(COOKIE_BUTTONS, 3))]) + "\n"
 
 
@@ -607,10 +654,11 @@ def junk_mojibake(rng: random.Random, base: str) -> str:
 def junk_documents(rng: random.Random, leftovers: list[PageUnit]) -> list[Doc]:
     """60 junk pages. Word salad and mojibake start from stdlib pages that were NOT selected, so none of
     their text appears anywhere else in the sample."""
-    bases = [render_page(u) for u in ranked(leftovers, "junk-base", key=lambda u: u.name)[:10]]
-    plan: list[tuple[str, str | None, Any]] = []
+    bases = [render_page(u) for u in ranked(leftovers, "junk-base", key=lambda u: u.name)[:12]]
+    plan: list[tuple[str, str, Callable[[int], str]]] = []
     plan += [("keyword_stuffing", "en", lambda i: junk_keyword_stuffing(rng, i))] * 7
-    plan += [("word_salad", "en", lambda i: junk_word_salad(rng, bases[i % 5].split()))] * 7
+    plan += [("word_salad", "en", lambda i: junk_word_salad(rng, bases[i].split(), False))] * 4
+    plan += [("word_salad_stopwords", "en", lambda i: junk_word_salad(rng, bases[i + 4].split(), True))] * 3
     plan += [("link_farm", "en", lambda i: junk_link_farm(rng))] * 7
     plan += [("boilerplate_nav", "en", lambda i: junk_boilerplate_nav(rng))] * 6
     plan += [("cookie_legal", "en", lambda i: junk_cookie_legal(rng))] * 6
@@ -618,16 +666,23 @@ def junk_documents(rng: random.Random, leftovers: list[PageUnit]) -> list[Doc]:
     plan += [("repeated_line", "en", lambda i: junk_repeated_line(rng, i))] * 6
     plan += [("symbols_numbers", "zxx", lambda i: junk_symbols_numbers(rng))] * 5
     plan += [("too_short", "en", lambda i: junk_too_short(rng, i))] * 5
-    plan += [("mojibake", "en", lambda i: junk_mojibake(rng, bases[5 + i % 5][:1400]))] * 5
+    plan += [("mojibake", "en", lambda i: junk_mojibake(rng, bases[7 + i][:1400]))] * 5
     docs = []
     seen: Counter[str] = Counter()
+    index = NearDupIndex()  # generated pages of one kind look alike: redraw until they are not near copies
     for variant, lang, make in plan:
         i = seen[variant]
         seen[variant] += 1
-        host = _host(rng)
-        path = "-".join(rng.sample(JUNK_HOST_WORDS, 2))
-        docs.append(Doc(f"junk:{variant}:{i:02d}", make(i), f"http://{host}/{path}.html", "web-crawl", "junk",
-                        lang, variant, "generated"))  # fmt: skip
+        for _ in range(50):
+            text = make(i)
+            if index.most_similar(text)[0] <= NEAR_DUP_SCREEN:
+                break
+        else:
+            raise SystemExit(f"could not generate a distinct {variant} page")
+        key = f"junk:{variant}:{i:02d}"
+        index.add(key, text)
+        url = f"http://{_host(rng)}/{'-'.join(rng.sample(JUNK_HOST_WORDS, 2))}.html"
+        docs.append(Doc(key, text, url, "web-crawl", "junk", lang, variant, "generated"))
     return docs
 
 
@@ -638,6 +693,8 @@ def junk_documents(rng: random.Random, leftovers: list[PageUnit]) -> list[Doc]:
 
 @dataclass
 class Roles:
+    """Disjoint groups of documents, one per thing done to them."""
+
     exact_web: list[Doc]
     near_web: list[Doc]
     pii: list[Doc]
@@ -655,11 +712,11 @@ def _plan_total(plan: Sequence[tuple[int, int]]) -> int:
 def assign_roles(web: list[Doc], code: list[Doc]) -> Roles:
     """Disjoint sets of documents per role, by keyed rank. Near-copy originals need >= 200 words so a few
     edits leave a clear near duplicate; the accented article is always an exact original (its NFD copy)."""
-    accented = [d for d in web if d.key == f"article:{ACCENTED_ARTICLE}"]
-    pool = accented + [d for d in ranked(web, "roles-web") if d not in accented]
-    long_pool = [d for d in pool if len(d.text.split()) >= 200]
-    near_web = [d for d in long_pool if d not in accented][: _plan_total(NEAR_WEB)]
-    rest = [d for d in pool if d not in near_web]
+    accented = f"article:{ACCENTED_ARTICLE}"
+    pool = sorted(ranked(web, "roles-web"), key=lambda d: d.key != accented)  # stable: accented first
+    near_web = [d for d in pool if d.key != accented and len(d.text.split()) >= 200][: _plan_total(NEAR_WEB)]
+    near_keys = {d.key for d in near_web}
+    rest = [d for d in pool if d.key not in near_keys]
     n_exact = _plan_total(EXACT_WEB)
     exact_web, rest = rest[:n_exact], rest[n_exact:]
     pii, rest = rest[:N_PII_DOCS], rest[N_PII_DOCS:]
@@ -688,7 +745,7 @@ def exact_copies(originals: list[Doc], plan: Sequence[tuple[int, int]], rng: ran
     counts = [c for n, c in plan for _ in range(n)]
     special = {0: "nfd", 1: "crlf", 2: "crlf", 3: "control_chars"}
     k = 0
-    for original, n_copies in zip(originals, counts):
+    for original, n_copies in zip(originals, counts, strict=True):
         group = f"exact:{original.key}"
         original.group, original.dup_kind, original.dup_role = group, "exact", "original"
         for c in range(n_copies):
@@ -746,12 +803,14 @@ def _edit_code(text: str, rng: random.Random) -> tuple[str, list[str]]:
     lines = text.split("\n")
     ops = ["header_comment"]
     for _ in range(rng.randint(1, 2)):
-        candidates = [i for i, line in enumerate(lines) if line.strip() and not line.rstrip().endswith(("\\", ","))]
+        candidates = [
+            i for i, line in enumerate(lines) if line.strip() and not line.rstrip().endswith(("\\", ","))
+        ]
         i = rng.choice(candidates[len(candidates) // 4 :])
-        indent = re.match(r"\s*", lines[i]).group(0)  # type: ignore[union-attr]
+        indent = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
         lines.insert(i, indent + rng.choice(CODE_COMMENTS))
         ops.append("insert_comment")
-    header = rng.choice(["# Mirrored copy; see the upstream repository for history.", "# Vendored for offline use."])
+    header = rng.choice(CODE_HEADERS)
     if lines[0].startswith("#!"):
         lines.insert(1, header)
     else:
@@ -763,7 +822,7 @@ def near_copies(originals: list[Doc], plan: Sequence[tuple[int, int]], rng: rand
     """Copies with small edits, for the near-dedupe stage; each records its edits and its Jaccard."""
     copies = []
     counts = [c for n, c in plan for _ in range(n)]
-    for original, n_copies in zip(originals, counts):
+    for original, n_copies in zip(originals, counts, strict=True):
         group = f"near:{original.key}"
         original.group, original.dup_kind, original.dup_role = group, "near", "original"
         for c in range(n_copies):
@@ -806,10 +865,10 @@ def _fill(template: str, rng: random.Random, cursor: Counter[str]) -> tuple[str,
 
     filled: dict[str, str] = {}
     for name in re.findall(r"\{(\w+)\}", template):
-        kind = name.rstrip("0123456789")
+        kind = re.sub(r"_\d+$", "", name)
         if name not in filled:
             filled[name] = take(kind)
-            values.append((kind, filled[name]))
+            values.append((PII_LABEL_TYPE.get(kind, kind), filled[name]))
     return template.format(**filled), values
 
 
@@ -828,7 +887,7 @@ def inject_pii(docs: list[Doc], rng: random.Random) -> None:
     cursor: Counter[str] = Counter()
     kinds = list(PII_TEMPLATES)
     for n, doc in enumerate(docs):
-        picked = [kinds[(n + k * 4) % len(kinds)] for k in range(1 + n % 3)]
+        picked = [kinds[(n + k * 3) % len(kinds)] for k in range(1 + n % 3)]  # 1-3 different types
         sentences, values = [], []
         for kind in picked:
             sentence, used = _fill(rng.choice(PII_TEMPLATES[kind]), rng, cursor)
@@ -854,7 +913,8 @@ def inject_decoys(docs: list[Doc], rng: random.Random) -> None:
 def contaminate(docs: list[Doc], rng: random.Random) -> None:
     """Paste one benchmark item (question and answer, verbatim) into each doc, as a forum page quoting
     a test question would."""
-    for doc, item in zip(docs, ranked(BENCHMARK, "contaminate", key=lambda b: b["id"])):
+    items = ranked(BENCHMARK, "contaminate", key=lambda b: b["id"])[: len(docs)]
+    for doc, item in zip(docs, items, strict=True):
         doc.text = _insert_paragraph(doc.text, f"{item['question']}\n{item['answer']}", rng)
         doc.contaminated_with = item["id"]
 
@@ -882,8 +942,10 @@ def screen_near_duplicates(docs: list[Doc]) -> float:
     worst = 0.0
     by_key = {d.key: d for d in docs}
     for doc in docs:
-        score, other = index.most_similar(doc.text)
-        if other is not None and (doc.group is None or by_key[other].group != doc.group):
+        similar = index.similar(doc.text)
+        unrelated = [(s, k) for s, k in similar if doc.group is None or by_key[k].group != doc.group]
+        if unrelated:
+            score, other = unrelated[0]
             worst = max(worst, score)
             if score > 0.5:
                 raise SystemExit(f"unlabelled near duplicates: {doc.key} ~ {other} ({score:.2f})")
@@ -921,7 +983,8 @@ def build() -> tuple[list[Doc], dict[str, Any]]:
         doc.doc_id = f"sample-{n:05d}"
         if len(doc.text.encode("utf-8")) > MAX_DOC_BYTES:
             raise SystemExit(f"{doc.key} is over {MAX_DOC_BYTES} bytes")
-    facts = {"worst_unlabelled_jaccard": worst, "stdlib_modules": sorted({d.key.split(":", 1)[1] for d in pages})}
+    modules = sorted({d.key.split(":", 1)[1] for d in pages})
+    facts = {"worst_unlabelled_jaccard": worst, "stdlib_modules": modules}
     return docs, facts
 
 
@@ -939,7 +1002,8 @@ def label_records(docs: list[Doc]) -> list[dict[str, Any]]:
     for doc in sorted(docs, key=lambda d: d.doc_id):
         if doc.group is not None:
             survivors.setdefault(doc.group, doc.doc_id)
-    group_ids = {g: f"dg-{n:03d}" for n, g in enumerate(sorted(survivors, key=survivors.__getitem__), start=1)}
+    by_survivor = sorted(survivors, key=survivors.__getitem__)
+    group_ids = {g: f"dg-{n:03d}" for n, g in enumerate(by_survivor, start=1)}
     labels = []
     for doc in sorted(docs, key=lambda d: d.doc_id):
         survivor = survivors.get(doc.group) if doc.group else None
@@ -968,8 +1032,10 @@ def jsonl(records: Iterable[Any]) -> bytes:
 
 def write_gzip(path: Path, data: bytes) -> None:
     """gzip with mtime=0 and no stored file name, so identical input gives identical bytes."""
-    with path.open("wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz:
+    buffer = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0, compresslevel=9) as gz:
         gz.write(data)
+    path.write_bytes(buffer.getvalue())
 
 
 def _table(counter: Counter[str] | dict[str, int], header: tuple[str, str]) -> str:
@@ -978,7 +1044,10 @@ def _table(counter: Counter[str] | dict[str, int], header: tuple[str, str]) -> s
     return "\n".join(rows)
 
 
-def readme(docs: list[Doc], labels: list[dict[str, Any]], sizes: dict[str, int], facts: dict[str, Any]) -> str:
+def readme(
+    docs: list[Doc], labels: list[dict[str, Any]], sizes: dict[str, int], facts: dict[str, Any]
+) -> str:
+    """README.md: files, counts per kind, variant and language, duplicates, PII and contamination."""
     kinds = Counter(d.kind for d in docs)
     variants = Counter(f"{d.kind} / {d.variant}" for d in docs)
     langs = Counter(d.lang or "null (code)" for d in docs)
@@ -988,11 +1057,11 @@ def readme(docs: list[Doc], labels: list[dict[str, Any]], sizes: dict[str, int],
     jaccards = sorted(d.dup_jaccard for d in docs if d.dup_jaccard is not None)
     exact_dropped = sum(1 for label in labels if label["dup_kind"] == "exact" and label["dup_of"])
     keep_expected = sum(
-        1 for label in labels
-        if label["kind"] in ("web_en", "code", "math") and not (label["dup_kind"] == "exact" and label["dup_of"])
-    )  # fmt: skip
+        1 for label in labels if label["kind"] in ("web_en", "code", "math")
+    ) - exact_dropped
     files = "\n".join(f"| {name} | {size:,} |" for name, size in sizes.items())
-    sft_categories = Counter(str(r.get("category")) for r in SFT_RECORDS)
+    well_formed = [r for r in SFT_RECORDS if r.get("instruction") and isinstance(r.get("response"), str)]
+    sft_categories = Counter(str(r["category"]) for r in well_formed)
     return README_TEMPLATE.format(
         n_docs=len(docs),
         py=PY_VERSION,
@@ -1002,6 +1071,8 @@ def readme(docs: list[Doc], labels: list[dict[str, Any]], sizes: dict[str, int],
         kinds=_table(kinds, ("kind", "docs")),
         variants=_table(variants, ("kind / variant", "docs")),
         langs=_table(langs, ("lang", "docs")),
+        sources=_table(Counter(d.source for d in docs), ("source", "docs")),
+        n_hard_junk=sum(1 for d in docs if d.variant == "word_salad_stopwords"),
         dups=_table(dup, ("dup_kind dup_role", "docs")),
         n_groups=len({d.group for d in docs if d.group}),
         jmin=jaccards[0],
@@ -1017,6 +1088,7 @@ def readme(docs: list[Doc], labels: list[dict[str, Any]], sizes: dict[str, int],
         exact_dropped=exact_dropped,
         keep_expected=keep_expected,
         n_sft=len(SFT_RECORDS),
+        n_sft_ok=len(well_formed),
         sft_categories=", ".join(f"{k}: {v}" for k, v in sorted(sft_categories.items())),
     )
 
@@ -1035,7 +1107,8 @@ def write_all(out: Path) -> None:
     docs, facts = build()
     labels = label_records(docs)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "__init__.py").write_text('"""Bundled sample corpus (package data); see README.md."""\n', encoding="utf-8")
+    init = '"""Bundled sample corpus (package data); see README.md."""\n'
+    (out / "__init__.py").write_text(init, encoding="utf-8")
     write_gzip(out / "raw.jsonl.gz", jsonl(raw_record(d) for d in sorted(docs, key=lambda d: d.doc_id)))
     write_gzip(out / "labels.jsonl.gz", jsonl(labels))
     (out / "benchmark.jsonl").write_bytes(jsonl(BENCHMARK))
@@ -1051,7 +1124,7 @@ def write_all(out: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default: {DEFAULT_OUT})")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: package's)")
     args = parser.parse_args(argv)
     if not PY_VERSION.startswith("3.11."):
         print(f"warning: Python {PY_VERSION}; the committed sample was built with 3.11 and will differ")
@@ -1976,7 +2049,8 @@ LATEX_DOCUMENTS: list[tuple[str, str, str]] = [
     ("derivative-of-sine", "en", r"""
         \subsection{The derivative of $\sin x$}
         \begin{lemma}
-        $\displaystyle \lim_{h \to 0} \frac{\sin h}{h} = 1$ and $\displaystyle \lim_{h \to 0} \frac{1 - \cos h}{h} = 0$.
+        $\displaystyle \lim_{h \to 0} \frac{\sin h}{h} = 1$ and $\displaystyle \lim_{h \to 0} \frac{1 -
+        \cos h}{h} = 0$.
         \end{lemma}
         \begin{proof}
         For $0 < h < \pi/2$ compare the areas of a triangle, a circular sector and a larger triangle
@@ -2185,7 +2259,8 @@ LATEX_DOCUMENTS: list[tuple[str, str, str]] = [
            + \cdots \ \ge\ 1 + \frac{m}{2}, \]
         because each block $\sum_{k=2^{j-1}+1}^{2^{j}} \frac1k$ has $2^{j-1}$ terms, each at least $2^{-j}$.
         Hence $H_n \to \infty$. Comparing with an integral gives the sharper estimate
-        \[ \ln(n + 1) = \int_1^{n+1} \frac{dx}{x} \ \le\ H_n \ \le\ 1 + \int_1^{n} \frac{dx}{x} = 1 + \ln n, \]
+        \[ \ln(n + 1) = \int_1^{n+1} \frac{dx}{x} \ \le\ H_n \ \le\ 1 + \int_1^{n} \frac{dx}{x} = 1 + \ln
+        n, \]
         and in fact $H_n = \ln n + \gamma + \frac{1}{2n} + O(n^{-2})$ with Euler's constant
         $\gamma \approx 0.5772$. In contrast, $\sum_{k \ge 1} k^{-s}$ converges for every $s > 1$.
     """),
@@ -2231,7 +2306,8 @@ LATEX_DOCUMENTS: list[tuple[str, str, str]] = [
           \item If $G' = f$ on $[a, b]$, then $\int_a^b f(t)\, dt = G(b) - G(a)$.
         \end{enumerate}
         \emph{Proof of (1).} For $h \ne 0$,
-        \[ \Bigl| \frac{F(x+h) - F(x)}{h} - f(x) \Bigr| = \Bigl| \frac1h \int_x^{x+h} \bigl(f(t) - f(x)\bigr) dt \Bigr|
+        \[ \Bigl| \frac{F(x+h) - F(x)}{h} - f(x) \Bigr| = \Bigl| \frac1h \int_x^{x+h} \bigl(f(t) -
+        f(x)\bigr) dt \Bigr|
            \le \sup_{|t - x| \le |h|} |f(t) - f(x)| , \]
         which tends to $0$ as $h \to 0$ by continuity of $f$.
         \emph{Proof of (2).} $(F - G)' = 0$, so $F - G$ is constant and
@@ -2266,7 +2342,8 @@ LATEX_DOCUMENTS: list[tuple[str, str, str]] = [
         $a \cdot \mathbf{1}[X \ge a] \le X$ pointwise and expectation is monotone.
         \textbf{Chebyshev.} Applying Markov's inequality to $(X - \mu)^2$ with $\mu = \mathbb{E}X$ and
         $\sigma^2 = \operatorname{Var} X$,
-        \[ \Pr\bigl[|X - \mu| \ge k\sigma\bigr] = \Pr\bigl[(X - \mu)^2 \ge k^2\sigma^2\bigr] \le \frac{1}{k^2}. \]
+        \[ \Pr\bigl[|X - \mu| \ge k\sigma\bigr] = \Pr\bigl[(X - \mu)^2 \ge k^2\sigma^2\bigr] \le
+        \frac{1}{k^2}. \]
         \textbf{Weak law of large numbers.} For i.i.d.\ $X_i$ with mean $\mu$ and variance $\sigma^2$,
         the sample mean $\bar X_n = \frac1n \sum_{i \le n} X_i$ has variance $\sigma^2/n$, so
         \[ \Pr\bigl[|\bar X_n - \mu| \ge \varepsilon\bigr] \le \frac{\sigma^2}{n \varepsilon^2}
@@ -2316,7 +2393,8 @@ LATEX_DOCUMENTS: list[tuple[str, str, str]] = [
         $M = \sup|f''| / (2 \inf|f'|)$ over a neighbourhood.
         \end{theorem}
         \begin{proof}
-        Taylor expansion at $x_k$: $0 = f(x^*) = f(x_k) + f'(x_k)(x^* - x_k) + \tfrac12 f''(\xi_k)(x^* - x_k)^2$.
+        Taylor expansion at $x_k$: $0 = f(x^*) = f(x_k) + f'(x_k)(x^* - x_k) + \tfrac12 f''(\xi_k)(x^* -
+        x_k)^2$.
         Dividing by $f'(x_k)$ and rearranging,
         \[ x_{k+1} - x^* = \frac{f''(\xi_k)}{2 f'(x_k)} \, (x_k - x^*)^2 . \]
         \end{proof}
@@ -2326,7 +2404,8 @@ LATEX_DOCUMENTS: list[tuple[str, str, str]] = [
     """),
     ("lagrange-multipliers", "en", r"""
         \subsection*{Lagrange multipliers}
-        To find extrema of $f(x, y)$ subject to $g(x, y) = c$, look for points where $\nabla f = \lambda \nabla g$
+        To find extrema of $f(x, y)$ subject to $g(x, y) = c$, look for points where $\nabla f = \lambda
+        \nabla g$
         and $g = c$, i.e.\ critical points of $\mathcal{L}(x, y, \lambda) = f - \lambda (g - c)$.
         \paragraph{Example.} Maximise $f = xy$ on the line $x + 2y = 4$:
         \begin{align*}
@@ -2398,7 +2477,8 @@ LATEX_DOCUMENTS: list[tuple[str, str, str]] = [
         \begin{document}
         \section*{Derangements by inclusion--exclusion}
         A derangement is a permutation with no fixed point. Let $A_i$ be the set of permutations of
-        $[n]$ fixing $i$. For any $S \subseteq [n]$ with $|S| = k$, $\bigl|\bigcap_{i \in S} A_i\bigr| = (n-k)!$.
+        $[n]$ fixing $i$. For any $S \subseteq [n]$ with $|S| = k$, $\bigl|\bigcap_{i \in S} A_i\bigr| =
+        (n-k)!$.
         By inclusion--exclusion,
         \begin{align}
           D_n = n! - \Bigl|\bigcup_{i} A_i\Bigr|
@@ -2415,9 +2495,11 @@ LATEX_DOCUMENTS: list[tuple[str, str, str]] = [
         For $A \in \mathbb{R}^{n\times n}$ define $e^{A} = \sum_{k \ge 0} A^k / k!$; the series converges
         absolutely since $\|A^k\| \le \|A\|^k$. The solution of $\dot x(t) = A x(t)$, $x(0) = x_0$, is
         \[ x(t) = e^{tA} x_0, \qquad \frac{d}{dt} e^{tA} = A e^{tA} . \]
-        \paragraph{Diagonalisable case.} If $A = P \Lambda P^{-1}$ then $e^{tA} = P\,\mathrm{diag}(e^{t\lambda_i})\,P^{-1}$.
+        \paragraph{Diagonalisable case.} If $A = P \Lambda P^{-1}$ then $e^{tA} =
+        P\,\mathrm{diag}(e^{t\lambda_i})\,P^{-1}$.
         \paragraph{Nilpotent part.} For $N = \begin{pmatrix} 0 & 1 \\ 0 & 0 \end{pmatrix}$ we have $N^2 = 0$,
-        so $e^{t(\lambda I + N)} = e^{\lambda t}(I + tN) = e^{\lambda t}\begin{pmatrix} 1 & t \\ 0 & 1 \end{pmatrix}$.
+        so $e^{t(\lambda I + N)} = e^{\lambda t}(I + tN) = e^{\lambda t}\begin{pmatrix} 1 & t \\ 0 & 1
+        \end{pmatrix}$.
         \paragraph{Rotation.} For $J = \begin{pmatrix} 0 & -1 \\ 1 & 0 \end{pmatrix}$, $J^2 = -I$ and
         \[ e^{\theta J} = \cos\theta\, I + \sin\theta\, J
            = \begin{pmatrix} \cos\theta & -\sin\theta \\ \sin\theta & \cos\theta \end{pmatrix} . \]
@@ -2425,7 +2507,8 @@ LATEX_DOCUMENTS: list[tuple[str, str, str]] = [
     """),
     ("heat-equation", "en", r"""
         \subsection*{Separation of variables for the heat equation}
-        Consider $u_t = \kappa\, u_{xx}$ on $0 < x < L$, $t > 0$, with $u(0,t) = u(L,t) = 0$ and $u(x,0) = f(x)$.
+        Consider $u_t = \kappa\, u_{xx}$ on $0 < x < L$, $t > 0$, with $u(0,t) = u(L,t) = 0$ and $u(x,0)
+        = f(x)$.
         Trying $u = X(x)T(t)$ gives $\frac{T'}{\kappa T} = \frac{X''}{X} = -\lambda$. The boundary conditions
         force $\lambda_n = (n\pi/L)^2$ and $X_n = \sin(n\pi x / L)$, $n = 1, 2, \dots$, while
         $T_n = e^{-\kappa \lambda_n t}$. Superposing,
@@ -2458,7 +2541,8 @@ LATEX_DOCUMENTS: list[tuple[str, str, str]] = [
     ("exponentialreihe-de", "de", r"""
         \section{Die Exponentialreihe}
         \begin{satz}
-        Für jedes $z \in \mathbb{C}$ konvergiert die Reihe $\exp(z) = \sum_{k=0}^{\infty} \frac{z^k}{k!}$ absolut,
+        Für jedes $z \in \mathbb{C}$ konvergiert die Reihe $\exp(z) = \sum_{k=0}^{\infty} \frac{z^k}{k!}$
+        absolut,
         und es gilt die Funktionalgleichung $\exp(z + w) = \exp(z)\exp(w)$.
         \end{satz}
         \begin{beweis}
@@ -2491,8 +2575,8 @@ MARKDOWN_MATH: list[tuple[str, str]] = [
 
         - Subtracting $m = \max_j z_j$ from every logit leaves $p$ unchanged and avoids overflow, since
           $\log \sum_j e^{z_j} = m + \log \sum_j e^{z_j - m}$.
-        - With label smoothing $\varepsilon$ the target becomes $y' = (1 - \varepsilon) y + \varepsilon / K$, and the
-          gradient is still $p - y'$.
+        - With label smoothing $\varepsilon$ the target becomes
+          $y' = (1 - \varepsilon) y + \varepsilon / K$, and the gradient is still $p - y'$.
     """),
     ("gradient-descent-convex", r"""
         # Gradient descent on a smooth convex function
@@ -2501,7 +2585,8 @@ MARKDOWN_MATH: list[tuple[str, str]] = [
         descent with step size $\eta = 1/L$ updates $x_{k+1} = x_k - \frac{1}{L}\nabla f(x_k)$.
 
         Smoothness gives the descent lemma $f(x_{k+1}) \le f(x_k) - \frac{1}{2L}\|\nabla f(x_k)\|^2$, so the
-        objective never increases. Combining it with convexity, $f(x_k) - f^* \le \langle \nabla f(x_k), x_k - x^* \rangle$,
+        objective never increases. Combining it with convexity, $f(x_k) - f^* \le \langle \nabla f(x_k),
+        x_k - x^* \rangle$,
         and summing a telescoping bound yields
 
         $$f(x_k) - f^* \le \frac{L \, \|x_0 - x^*\|^2}{2k} .$$
@@ -2513,7 +2598,8 @@ MARKDOWN_MATH: list[tuple[str, str]] = [
     ("least-squares", r"""
         # Least squares and the normal equations
 
-        Given a design matrix $X \in \mathbb{R}^{n \times d}$ and targets $y \in \mathbb{R}^n$, ordinary least squares
+        Given a design matrix $X \in \mathbb{R}^{n \times d}$ and targets $y \in \mathbb{R}^n$, ordinary
+        least squares
         minimises $J(w) = \|Xw - y\|^2$. Expanding, $J(w) = w^\top X^\top X w - 2 y^\top X w + y^\top y$, and
         setting the gradient $\nabla J = 2X^\top X w - 2X^\top y$ to zero gives the normal equations
 
@@ -2523,7 +2609,8 @@ MARKDOWN_MATH: list[tuple[str, str]] = [
         orthogonal projection of $y$ onto the column space of $X$, and the residual $r = y - X\hat w$
         satisfies $X^\top r = 0$.
 
-        Adding a ridge penalty $\lambda \|w\|^2$ changes the solution to $\hat w_\lambda = (X^\top X + \lambda I)^{-1} X^\top y$,
+        Adding a ridge penalty $\lambda \|w\|^2$ changes the solution to $\hat w_\lambda = (X^\top X +
+        \lambda I)^{-1} X^\top y$,
         which exists for every $\lambda > 0$ even when the columns of $X$ are dependent.
     """),
     ("kl-divergence", r"""
@@ -2535,11 +2622,873 @@ MARKDOWN_MATH: list[tuple[str, str]] = [
         Gibbs' inequality states $D(p \| q) \ge 0$, with equality only when $p = q$. Since $\log$ is
         concave, Jensen's inequality gives
 
-        $$-D(p \| q) = \sum_i p_i \log \frac{q_i}{p_i} \le \log \sum_i p_i \frac{q_i}{p_i} = \log \sum_{i: p_i > 0} q_i \le \log 1 = 0 .$$
+        $$-D(p \| q) = \sum_i p_i \log \frac{q_i}{p_i} \le \log \sum_i p_i \frac{q_i}{p_i} = \log
+        \sum_{i: p_i > 0} q_i \le \log 1 = 0 .$$
 
         The divergence is not symmetric: for $p = (1/2, 1/2)$ and $q = (9/10, 1/10)$ one finds
         $D(p \| q) \approx 0.511$ nats but $D(q \| p) \approx 0.368$ nats. Minimising $D(p \| q_\theta)$ over
-        $\theta$ is the same as maximising the expected log-likelihood $\sum_i p_i \log q_{\theta,i}$, which is
+        $\theta$ is the same as maximising the expected log-likelihood $\sum_i p_i \log q_{\theta,i}$,
+        which is
         why cross-entropy training fits a model distribution to the data.
     """),
 ]
+
+# --- junk vocabulary (generated hosts use the reserved .example top-level domain) -----------------
+
+JUNK_HOST_WORDS = [
+    "best", "cheap", "deals", "mega", "super", "online", "shop", "discount", "top", "win", "free", "fast",
+    "casino", "pills", "loans", "travel", "outlet", "bargain", "prime", "lucky", "express", "direct",
+]  # fmt: skip
+KEYWORD_SETS = [
+    ("cheap flights", "to paris"), ("payday loans", "fast approval"), ("replica watches", "sale"),
+    ("weight loss pills", "that work"), ("casino bonus", "no deposit"), ("free ringtones", "download"),
+    ("seo services", "guaranteed ranking"), ("discount sneakers", "outlet"),
+]  # fmt: skip
+LINK_PREFIXES = ["Best", "Top 10", "Cheapest", "Official", "Buy", "Discount", "Free", "Trusted"]
+NAV_ITEMS = [
+    "Home", "About us", "Products", "Services", "Contact", "Login", "Register", "Blog", "News", "Careers",
+    "Shop", "Cart", "Wishlist", "Help", "FAQ", "Sitemap", "Search", "Downloads", "Support", "Partners",
+    "Gallery", "Events", "Pricing", "Store locator",
+]  # fmt: skip
+FOOTER_ITEMS = [
+    "Imprint", "Accessibility", "Press", "Affiliates", "Newsletter", "Follow us", "Gift cards", "Returns",
+    "Shipping", "Investors", "Security", "Jobs",
+]  # fmt: skip
+COOKIE_LINES = [
+    "This website uses cookies to improve your experience.",
+    "We use cookies to personalise content and ads and to analyse our traffic.",
+    "By continuing to browse you agree to our use of cookies.",
+    "Read our Cookie Policy to learn more.",
+    "Please review our Privacy Policy and Terms of Service.",
+    "Some features of this site use cookies that are strictly necessary.",
+    "You can change your cookie settings at any time in the footer.",
+    "Our partners use cookies to measure the performance of campaigns.",
+    "See the Terms of Use for details on how we process data.",
+    "Your privacy matters to us, see our privacy policy.",
+    "Essential cookies cannot be switched off.",
+    "Analytics cookies help us understand how visitors use cookies and pages.",
+    "We updated our Terms of Service on the first of the month.",
+    "Third parties may use cookies for advertising.",
+    "Cookie Policy | Privacy Policy | Terms of Use",
+    "Allow this site to use cookies?",
+    "Marketing cookies track visitors across websites.",
+    "Preferences are stored for twelve months in accordance with our cookie policy.",
+    "You may withdraw consent at any time, see the privacy policy.",
+    "Functional cookies remember your language and region.",
+]
+COOKIE_BUTTONS = ["Accept all", "Reject all", "Manage preferences", "Settings", "OK", "Learn more"]
+LOREM_WORDS = [
+    "lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit", "sed", "do", "eiusmod",
+    "tempor", "incididunt", "ut", "labore", "et", "dolore", "magna", "aliqua", "enim", "ad", "minim",
+    "veniam",
+    "quis", "nostrud", "exercitation", "ullamco", "laboris", "nisi", "aliquip", "ex", "ea", "commodo",
+    "consequat", "duis", "aute", "irure", "in", "reprehenderit", "voluptate", "velit", "esse", "cillum",
+    "fugiat", "nulla", "pariatur", "excepteur", "sint", "occaecat", "cupidatat", "non", "proident", "sunt",
+    "culpa", "qui", "officia", "deserunt", "mollit", "anim", "id", "est", "laborum",
+]  # fmt: skip
+REPEATED_LINES = [
+    "Click here to claim your free prize now!",
+    "Subscribe to our channel for daily updates.",
+    "This item is currently out of stock.",
+    "Loading, please wait.",
+    "Error: the requested resource could not be found.",
+    "Share this page with your friends.",
+]
+SHORT_FRAGMENTS = [
+    "404 Not Found",
+    "Page 2 of 7. Next page.",
+    "Thanks for reading!",
+    "Posted by admin in Uncategorized",
+    "Continue reading on the app.",
+]
+
+# --- near-duplicate edits -----------------------------------------------------------------------
+
+NEAR_DUP_WORDS = ["also", "often", "usually", "simply", "then", "now", "really", "still", "clearly", "indeed"]
+NEAR_DUP_HEADERS = [
+    "Mirrored from the Python 3.11 documentation.",
+    "Archived copy of the reference page.",
+    "Reference notes imported from an older wiki.",
+]
+NEAR_DUP_FOOTERS = [
+    "Last reviewed by the documentation team.",
+    "This page is part of a community mirror and may lag behind the original.",
+    "Found a typo? Corrections are welcome on the mirror's issue tracker.",
+]
+CODE_COMMENTS = ["# TODO: review this block.", "# NOTE: kept for compatibility.", "# Checked upstream."]
+CODE_HEADERS = ["# Mirrored copy; see the upstream repository for history.", "# Vendored for offline use."]
+
+# --- fictional PII: reserved/example values only -------------------------------------------------
+# Emails use example.com/.org; phones use 555-01xx (NANP fictional range) or Ofcom's 020 7946 0xxx drama
+# range; cards are the networks' published test numbers (Luhn-valid); SSNs come from 987-65-4320..4329,
+# which the SSA reserves for advertising (078-05-1120 is avoided: Presidio rejects it as a known sample);
+# IPs are documentation ranges (RFC 5737, RFC 3849); IBANs are the registry's published examples
+# (checksum-valid); the AWS keys are the ones AWS documentation uses; names are placeholder names.
+PII_VALUES: dict[str, list[str]] = {
+    "person": ["Jane Doe", "John Doe", "Richard Roe", "Jane Roe", "Mary Major", "Joe Bloggs",
+               "John Q. Public", "Erika Mustermann", "Fred Nurk"],
+    "email": ["jane.doe@example.com", "john.doe@example.org", "r.roe@example.com", "mary.major@example.org",
+              "joe.bloggs@example.com", "helpdesk@example.org", "erika.mustermann@example.com"],
+    "phone": ["+1 202-555-0147", "(212) 555-0183", "+1 415-555-0132", "+1 (617) 555-0199", "312-555-0110",
+              "+44 20 7946 0958"],
+    "credit_card": ["4111 1111 1111 1111", "5555 5555 5555 4444", "4012 8888 8888 1881", "3782 822463 10005",
+                    "6011 1111 1111 1117", "5105-1051-0510-5100"],
+    "ssn": ["987-65-4321", "987-65-4322", "987-65-4325", "987-65-4328", "219-09-9999"],
+    "ipv4": ["192.0.2.44", "198.51.100.23", "203.0.113.7", "192.0.2.201", "198.51.100.178"],
+    "ipv6": ["2001:db8::8a2e:370:7334", "2001:db8:85a3::1", "2001:db8:0:1234::42"],
+    "iban": ["GB82 WEST 1234 5698 7654 32", "DE89 3704 0044 0532 0130 00",
+             "FR14 2004 1010 0505 0001 3M02 606", "NL91 ABNA 0417 1643 00", "ES91 2100 0418 4502 0005 1332"],
+    "api_key": ["AKIAIOSFODNN7EXAMPLE", "AKIAI44QH8DHBEXAMPLE"],
+    "api_secret": ["wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY"],
+}  # fmt: skip
+# Slot names are PII_VALUES keys ("_2" allows a second value of one type in a sentence).
+PII_TEMPLATES: dict[str, list[str]] = {
+    "email": [
+        "If anything on this page is unclear, write to {person} at {email}, who looks after these notes.",
+        "Corrections can be mailed to {email}; please mention the section you are referring to.",
+    ],
+    "phone": [
+        "Readers who prefer the telephone can reach {person} on {phone} during office hours.",
+        "For urgent questions about the workshop, call the organisers on {phone} before noon.",
+    ],
+    "credit_card": [
+        "In the checkout example the test order was paid with the card number {credit_card}, and the "
+        "sandbox accepted it without complaint.",
+        "One reader pasted a receipt showing the card {credit_card} for {person}, which is exactly what "
+        "a forum post should never contain.",
+    ],
+    "ssn": [
+        "An old support ticket even quoted the social security number {ssn} for {person}, a detail that "
+        "should never end up in a bug report.",
+        "The sample payroll record lists the employee's SSN as {ssn} next to the salary figures.",
+    ],
+    "ipv4": [
+        "The staging server at {ipv4} handled the benchmark requests, and its logs were kept for a week.",
+        "During the test run the client connected from {ipv4} to the cache at {ipv4_2}.",
+    ],
+    "ipv6": [
+        "Over IPv6 the same host answers at {ipv6}, so both address families were exercised.",
+        "The firewall rule only admitted traffic from {ipv6} while the migration was running.",
+    ],
+    "iban": [
+        "Conference fees were transferred to the account {iban} in the name of {person}.",
+        "Refunds are paid back to the IBAN {iban} that was used for the original payment.",
+    ],
+    "api_key": [
+        "A sample configuration file once shipped with the access key {api_key} and the secret {api_secret}, "
+        "which had to be rotated immediately.",
+        "The leaked deployment script contained the key {api_key} in plain text, so {person} revoked it.",
+    ],
+}
+PII_LABEL_TYPE = {"api_secret": "api_key"}  # labels call every credential an api_key
+# (sentence, [(decoy kind, value)]): numbers that look like PII but are not.
+DECOY_SENTENCES: list[tuple[str, list[tuple[str, str]]]] = [
+    ("These notes were last checked against Python 3.11.7 and pip 23.2.1 on 2024-03-15.",
+     [("version", "3.11.7"), ("version", "23.2.1"), ("date", "2024-03-15")]),
+    ("For background, see the textbook with ISBN 978-0-306-40615-7, chapter 4.",
+     [("isbn", "978-0-306-40615-7")]),
+    ("The archive's SHA-256 digest is 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08.",
+     [("hash", "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")]),
+    ("The order number 4111 1111 1111 1112 on the invoice is not a card number.",
+     [("non_luhn_number", "4111 1111 1111 1112")]),
+    ("The request id 123e4567-e89b-12d3-a456-426614174000 appears once in the server log.",
+     [("uuid", "123e4567-e89b-12d3-a456-426614174000")]),
+    ("Build 10.0.19045 was released on 12 March 2024 and fixed commit 3f2a9c1.",
+     [("version", "10.0.19045"), ("date", "12 March 2024"), ("hash", "3f2a9c1")]),
+]  # fmt: skip
+
+# --- decontamination benchmark: items written for gemmaflow ------------------------------------
+
+BENCHMARK: list[dict[str, str]] = [
+    {
+        "id": "gfbench-001",
+        "question": (
+            "A train leaves a station at 9:15 in the morning and travels at a constant speed of 80 "
+            "kilometres per hour. How many kilometres has it covered by 11:45 the same morning?"
+        ),
+        "answer": "200",
+    },
+    {
+        "id": "gfbench-002",
+        "question": (
+            "A baker uses 350 grams of flour for each loaf of bread. If she has a sack containing 10 "
+            "kilograms of flour, how many complete loaves can she bake from it?"
+        ),
+        "answer": "28",
+    },
+    {
+        "id": "gfbench-003",
+        "question": (
+            "Which gas do green plants absorb from the atmosphere during photosynthesis and combine with "
+            "water to produce sugars and oxygen?"
+        ),
+        "answer": "Carbon dioxide",
+    },
+    {
+        "id": "gfbench-004",
+        "question": (
+            "A rectangular garden is 12 metres long and 7 metres wide. A path one metre wide runs all the "
+            "way around the outside of the garden. What is the area of the path in square metres?"
+        ),
+        "answer": "42",
+    },
+    {
+        "id": "gfbench-005",
+        "question": (
+            "In a class of 30 pupils, 18 play football, 12 play chess and 5 play both. How many pupils in "
+            "the class play neither football nor chess?"
+        ),
+        "answer": "5",
+    },
+    {
+        "id": "gfbench-006",
+        "question": (
+            "Which layer of the Earth, lying between the crust and the outer core, makes up most of the "
+            "planet's volume and slowly flows over geological time?"
+        ),
+        "answer": "The mantle",
+    },
+    {
+        "id": "gfbench-007",
+        "question": (
+            "A shop reduces the price of a jacket by 20 percent and then reduces the new price by a "
+            "further 10 percent. By what total percentage has the original price been reduced?"
+        ),
+        "answer": "28 percent",
+    },
+    {
+        "id": "gfbench-008",
+        "question": (
+            "What is the name of the process by which water vapour in the air cools and changes back into "
+            "liquid droplets, for example forming dew on grass in the early morning?"
+        ),
+        "answer": "Condensation",
+    },
+    {
+        "id": "gfbench-009",
+        "question": (
+            "Tom is three times as old as his daughter. In twelve years he will be twice as old as she "
+            "will be then. How old is Tom's daughter now?"
+        ),
+        "answer": "12",
+    },
+    {
+        "id": "gfbench-010",
+        "question": (
+            "Which simple machine consists of a rigid bar that pivots on a fixed point called a fulcrum "
+            "and is used to lift heavy loads with less effort?"
+        ),
+        "answer": "A lever",
+    },
+    {
+        "id": "gfbench-011",
+        "question": (
+            "A water tank holds 1,200 litres. One pipe fills it in 40 minutes and a second pipe fills it "
+            "in 60 minutes. How many minutes do both pipes take to fill the empty tank together?"
+        ),
+        "answer": "24",
+    },
+    {
+        "id": "gfbench-012",
+        "question": (
+            "What do we call the imaginary line around the middle of the Earth that lies at zero degrees "
+            "of latitude, halfway between the North Pole and the South Pole?"
+        ),
+        "answer": "The equator",
+    },
+    {
+        "id": "gfbench-013",
+        "question": (
+            "The sum of three consecutive even numbers is 78. What is the largest of the three numbers?"
+        ),
+        "answer": "28",
+    },
+    {
+        "id": "gfbench-014",
+        "question": (
+            "Which organ of the human body pumps blood through the arteries and veins and is divided into "
+            "two atria and two ventricles?"
+        ),
+        "answer": "The heart",
+    },
+    {
+        "id": "gfbench-015",
+        "question": (
+            "A cyclist rides 15 kilometres north and then 20 kilometres east. How far, in a straight line, "
+            "is she from her starting point at the end of the ride?"
+        ),
+        "answer": "25 kilometres",
+    },
+    {
+        "id": "gfbench-016",
+        "question": (
+            "When a ray of light passes from air into a glass block at an angle and bends towards the "
+            "normal, what is the name of this change of direction?"
+        ),
+        "answer": "Refraction",
+    },
+    {
+        "id": "gfbench-017",
+        "question": (
+            "A library lends out 45 books on Monday, 20 percent more books on Tuesday, and half as many on "
+            "Wednesday as on Tuesday. How many books does it lend out over the three days?"
+        ),
+        "answer": "126",
+    },
+    {
+        "id": "gfbench-018",
+        "question": (
+            "Which unit of measurement is used for electrical resistance and is named after the German "
+            "physicist who described the relation between voltage and current?"
+        ),
+        "answer": "The ohm",
+    },
+    {
+        "id": "gfbench-019",
+        "question": (
+            "A recipe for four people needs 300 millilitres of milk and 2 eggs. How much milk and how many "
+            "eggs are needed to make the same recipe for ten people?"
+        ),
+        "answer": "750 millilitres of milk and 5 eggs",
+    },
+    {
+        "id": "gfbench-020",
+        "question": (
+            "What is the name of the boundary around a black hole beyond which nothing, not even light, "
+            "can escape its gravitational pull?"
+        ),
+        "answer": "The event horizon",
+    },
+]
+
+# --- SFT records in the databricks-dolly-15k schema, written for gemmaflow -------------------------
+# The last three are malformed on purpose (missing response, empty instruction, non-string response).
+
+
+def _sft(instruction: str, response: str, category: str, context: str = "") -> dict[str, Any]:
+    return {"instruction": instruction, "context": context, "response": response, "category": category}
+
+
+SFT_RECORDS: list[dict[str, Any]] = [
+    _sft(
+        "What is the boiling point of water at sea level in degrees Celsius?",
+        "At sea level, where the air pressure is about one standard atmosphere, pure water boils at 100 "
+        "degrees Celsius.",
+        "open_qa",
+    ),
+    _sft(
+        "Why do we have seasons on Earth?",
+        "Seasons happen because the Earth's axis is tilted by about 23.5 degrees relative to its orbit. As "
+        "the Earth goes around the Sun, each hemisphere is tilted towards the Sun for part of the year, "
+        "receiving more direct sunlight and longer days (summer), and away from it for another part "
+        "(winter).",
+        "open_qa",
+    ),
+    _sft(
+        "What does a compiler do?",
+        "A compiler translates a program written in a high-level programming language into a lower-level "
+        "form, such as machine code or bytecode, that a computer or virtual machine can execute.",
+        "open_qa",
+    ),
+    _sft(
+        "How many continents are there?",
+        "By the most common convention there are seven continents: Africa, Antarctica, Asia, Australia "
+        "(Oceania), Europe, North America and South America. Some traditions combine Europe and Asia or "
+        "the two Americas and count fewer.",
+        "open_qa",
+    ),
+    _sft(
+        "What is the difference between weather and climate?",
+        "Weather describes the state of the atmosphere over hours or days, such as today's rain or "
+        "tomorrow's temperature. Climate is the long-term pattern of weather in a region, usually averaged "
+        "over thirty years or more.",
+        "open_qa",
+    ),
+    _sft(
+        "What is a prime number?",
+        "A prime number is a whole number greater than 1 whose only positive divisors are 1 and itself. "
+        "The first few primes are 2, 3, 5, 7, 11 and 13.",
+        "open_qa",
+    ),
+    _sft(
+        "Who wrote the novel Don Quixote?",
+        "Don Quixote was written by the Spanish author Miguel de Cervantes. It was published in two parts, "
+        "in 1605 and 1615.",
+        "open_qa",
+    ),
+    _sft(
+        "What is the function of red blood cells?",
+        "Red blood cells carry oxygen from the lungs to the tissues of the body and help carry carbon "
+        "dioxide back to the lungs. They contain haemoglobin, the iron-rich protein that binds oxygen.",
+        "open_qa",
+    ),
+    _sft(
+        "According to the passage, when was the bridge opened to traffic?",
+        "The bridge was opened to traffic in 1932.",
+        "closed_qa",
+        "Construction of the harbour bridge began in 1924 and took eight years. After load tests with "
+        "locomotives, the bridge was opened to traffic in 1932, and it quickly became a symbol of the city.",
+    ),
+    _sft(
+        "How long did the construction take, based on the text?",
+        "According to the text, construction took eight years, from 1924 until the bridge opened in 1932.",
+        "closed_qa",
+        "Construction of the harbour bridge began in 1924 and took eight years. After load tests with "
+        "locomotives, the bridge was opened to traffic in 1932, and it quickly became a symbol of the city.",
+    ),
+    _sft(
+        "What did the researchers feed the second group of mice?",
+        "The second group of mice was fed the same diet as the first group with added fibre.",
+        "closed_qa",
+        "In the study, two groups of mice were observed for twelve weeks. The first group received a "
+        "standard diet, and the second group received the same diet with added fibre. The second group "
+        "gained less weight.",
+    ),
+    _sft(
+        "Which city does the text say the company moved its headquarters to?",
+        "The company moved its headquarters to Rotterdam.",
+        "closed_qa",
+        "Founded in a small workshop in Delft, the company grew quickly during the 1990s. In 2004 it moved "
+        "its headquarters to Rotterdam to be closer to the port.",
+    ),
+    _sft(
+        "From the paragraph, what are the two main ingredients of the sauce?",
+        "The two main ingredients are tomatoes and olive oil.",
+        "closed_qa",
+        "The sauce is made mainly from ripe tomatoes and olive oil, simmered slowly for about an hour. "
+        "Garlic and basil are added at the end for flavour.",
+    ),
+    _sft(
+        "According to the notice, on which day is the library closed?",
+        "According to the notice, the library is closed on Mondays.",
+        "closed_qa",
+        "The public library is open from Tuesday to Saturday, 9 am to 6 pm, and on Sundays from 11 am to 4 "
+        "pm. It is closed on Mondays and on public holidays.",
+    ),
+    _sft(
+        "Based on the text, what caused the delay of the launch?",
+        "The launch was delayed by strong winds at the launch site.",
+        "closed_qa",
+        "The rocket was ready on schedule, but strong winds at the launch site forced controllers to "
+        "postpone the launch by two days. It lifted off successfully on Thursday morning.",
+    ),
+    _sft(
+        "Summarise the following paragraph in one sentence.",
+        "Honeybees use a waggle dance whose angle and duration tell nest mates the direction and distance "
+        "of food.",
+        "summarization",
+        "When a forager bee finds a good patch of flowers, she returns to the hive and performs a waggle "
+        "dance. The angle of her straight run shows the direction of the food relative to the sun, and the "
+        "duration of the run shows how far away it is. Other bees follow the dance and then fly out to "
+        "find the flowers.",
+    ),
+    _sft(
+        "Give a short summary of this text.",
+        "Composting turns a balanced mix of green and brown organic waste into soil-improving material, "
+        "and turning the heap speeds it up.",
+        "summarization",
+        "Composting works best with a mix of green materials such as vegetable scraps and brown materials "
+        "such as dry leaves. The microbes that break the material down need air and moisture, so turning "
+        "the heap every week or two speeds up the process. The finished compost can be dug into garden "
+        "beds.",
+    ),
+    _sft(
+        "Summarise the meeting notes for someone who missed the meeting.",
+        "The team agreed to move the release to 14 June, Priya will finish the migration guide, and the "
+        "next meeting is on Tuesday.",
+        "summarization",
+        "We discussed the release schedule. Because two bugs are still open, everyone agreed to move the "
+        "release from 7 June to 14 June. Priya will finish the migration guide by Friday. The next meeting "
+        "will be on Tuesday at 10 am.",
+    ),
+    _sft(
+        "Summarise the story in two sentences.",
+        "A fisherman who lost his net found it months later tangled around a lighthouse rock. He decided "
+        "to leave it there as a warning to other boats.",
+        "summarization",
+        "Old Tomas lost his best net in a winter storm and assumed it had sunk. In spring, rowing past the "
+        "lighthouse, he saw it caught on the rocks, full of seaweed and shells. He thought about taking it "
+        "home, but instead he tied a red cloth to it so that other boats would see the danger.",
+    ),
+    _sft(
+        "What is the main point of this paragraph?",
+        "The main point is that tide tables must be based on local measurements because geography strongly "
+        "changes the tides.",
+        "summarization",
+        "Although tides are caused by the Moon and the Sun, the shape of the coast changes them a great "
+        "deal. Funnel-shaped bays can amplify the range to many metres, while enclosed seas have small "
+        "tides. For this reason tide tables for each port are computed from long local records.",
+    ),
+    _sft(
+        "Summarise the product review.",
+        "The reviewer likes the kettle's speed and design but finds the lid hard to open and the cord "
+        "short.",
+        "summarization",
+        "This kettle boils a full litre in under three minutes and looks great on the counter. However, "
+        "the lid is stiff and hard to open with one hand, and the power cord is too short for my kitchen.",
+    ),
+    _sft(
+        "Summarise the history of the printing press in three bullet points.",
+        "- Movable metal type was developed in Europe in the mid-fifteenth century.\n- It made books much "
+        "cheaper and editions identical.\n- Printed texts helped spread literacy, new ideas and science.",
+        "summarization",
+    ),
+    _sft(
+        "Give me five ideas for a rainy weekend at home with children.",
+        "1. Build a blanket fort and read stories inside it.\n2. Bake and decorate biscuits.\n3. Hold a "
+        "board game tournament with small prizes.\n4. Make a treasure hunt with clues around the "
+        "house.\n5. Put on a puppet show using socks and cardboard.",
+        "brainstorming",
+    ),
+    _sft(
+        "List some ways to reduce food waste in a household.",
+        "Plan meals before shopping, keep a list of what is already in the fridge, store food correctly, "
+        "freeze leftovers and bread, use older ingredients first, cook smaller portions, and compost "
+        "scraps that cannot be eaten.",
+        "brainstorming",
+    ),
+    _sft(
+        "Suggest names for a small bakery that specialises in sourdough bread.",
+        "Wild Rise, The Patient Loaf, Crust and Crumb, Mother Dough, Slow Proof Bakery, The Starter Shop.",
+        "brainstorming",
+    ),
+    _sft(
+        "What are some good questions to ask at the end of a job interview?",
+        "You could ask what a typical day in the role looks like, how success will be measured in the "
+        "first six months, what the team's biggest challenge is right now, how the team shares knowledge, "
+        "and what the next steps in the hiring process are.",
+        "brainstorming",
+    ),
+    _sft(
+        "Brainstorm topics for a school science fair project about water.",
+        "Which materials filter muddy water best; how salt affects the freezing point of water; how "
+        "quickly different soils absorb rain; whether plants grow better with rainwater or tap water; how "
+        "temperature changes the rate of evaporation.",
+        "brainstorming",
+    ),
+    _sft(
+        "Give me ideas for exercising without any equipment.",
+        "Brisk walking or jogging, stair climbing, push-ups, squats, lunges, planks, burpees, jumping "
+        "jacks, wall sits and following a free yoga or stretching routine.",
+        "brainstorming",
+    ),
+    _sft(
+        "What could a town do to encourage more people to cycle?",
+        "Build separated cycle lanes, make junctions safer, add secure bike parking at stations and shops, "
+        "lower speed limits in residential streets, offer bike-sharing, and run cycling lessons for "
+        "children and adults.",
+        "brainstorming",
+    ),
+    _sft(
+        "Classify each animal as a mammal, bird or reptile: eagle, dolphin, crocodile, bat, penguin, "
+        "tortoise.",
+        "Eagle: bird. Dolphin: mammal. Crocodile: reptile. Bat: mammal. Penguin: bird. Tortoise: reptile.",
+        "classification",
+    ),
+    _sft(
+        "Is the following review positive or negative? 'The battery died after two days and support never "
+        "answered my emails.'",
+        "Negative.",
+        "classification",
+    ),
+    _sft(
+        "Which of these are fruits and which are vegetables: apple, carrot, banana, spinach, cherry, onion?",
+        "Fruits: apple, banana, cherry. Vegetables: carrot, spinach, onion.",
+        "classification",
+    ),
+    _sft(
+        "Sort these numbers into prime and not prime: 2, 9, 11, 15, 17, 21.",
+        "Prime: 2, 11, 17. Not prime: 9, 15, 21.",
+        "classification",
+    ),
+    _sft(
+        "Classify the following as renewable or non-renewable energy sources: wind, coal, solar, natural "
+        "gas, hydropower, oil.",
+        "Renewable: wind, solar, hydropower. Non-renewable: coal, natural gas, oil.",
+        "classification",
+    ),
+    _sft(
+        "Tell me whether each of these is a programming language or a database: Python, PostgreSQL, Rust, "
+        "SQLite, Java.",
+        "Programming languages: Python, Rust, Java. Databases: PostgreSQL, SQLite.",
+        "classification",
+    ),
+    _sft(
+        "Is this email spam or not spam? 'Congratulations! You have won a free cruise. Click the link to "
+        "claim your prize today.'",
+        "Spam.",
+        "classification",
+    ),
+    _sft(
+        "Extract all the dates mentioned in the text.",
+        "12 May 2021, 3 June 2021 and 1 July 2021.",
+        "information_extraction",
+        "The application opened on 12 May 2021. Interviews took place on 3 June 2021, and the successful "
+        "candidates started work on 1 July 2021.",
+    ),
+    _sft(
+        "List the cities mentioned in the paragraph.",
+        "Lisbon, Porto and Coimbra.",
+        "information_extraction",
+        "The tour starts in Lisbon, where the group spends three nights. It then continues north to Porto, "
+        "with a stop in the university town of Coimbra on the way.",
+    ),
+    _sft(
+        "From the recipe, list the ingredients and their quantities.",
+        "200 g flour, 2 eggs, 300 ml milk, a pinch of salt, 1 tablespoon of butter.",
+        "information_extraction",
+        "Whisk 200 g of flour with 2 eggs and a pinch of salt, then slowly add 300 ml of milk until the "
+        "batter is smooth. Melt 1 tablespoon of butter in a pan and fry thin pancakes.",
+    ),
+    _sft(
+        "What are the opening hours on Saturday according to the text?",
+        "From 10 am to 4 pm.",
+        "information_extraction",
+        "The museum is open on weekdays from 9 am to 5 pm and on Saturday from 10 am to 4 pm. It is closed "
+        "on Sundays.",
+    ),
+    _sft(
+        "Extract the names of the planets mentioned, in the order they appear.",
+        "Mars, Jupiter, Saturn.",
+        "information_extraction",
+        "The probe passed Mars in its first year, used Jupiter's gravity to speed up, and finally reached "
+        "Saturn after seven years of flight.",
+    ),
+    _sft(
+        "Pull out the price and the discount from this advert.",
+        "Price: 80 euros. Discount: 25 percent.",
+        "information_extraction",
+        "Our classic rain jacket, normally 80 euros, is now available with a 25 percent discount until the "
+        "end of the month.",
+    ),
+    _sft(
+        "Which programming languages does the job advert require?",
+        "Python and SQL.",
+        "information_extraction",
+        "We are looking for a data engineer with at least three years of experience in Python and SQL. "
+        "Experience with cloud platforms is a plus.",
+    ),
+    _sft(
+        "Write a short poem about autumn leaves.",
+        "Red and golden, light as air,\nthey drift and spin without a care;\nthe branches bare, the "
+        "pathway bright,\nautumn whispers soft goodnight.",
+        "creative_writing",
+    ),
+    _sft(
+        "Write the opening sentence of a mystery story set in a lighthouse.",
+        "The lamp had turned every night for a hundred years, so when the keeper woke to darkness and "
+        "silence, he knew at once that someone else was in the tower.",
+        "creative_writing",
+    ),
+    _sft(
+        "Write a friendly note to a neighbour asking them to water your plants while you are away.",
+        "Hi Sam, I'm away from Friday to Sunday next week. Would you mind watering my tomato plants on the "
+        "balcony once a day? The key is under the blue pot. Thank you so much, and let me know if I can "
+        "return the favour!",
+        "creative_writing",
+    ),
+    _sft(
+        "Describe a busy market in three sentences.",
+        "Stallholders call out prices over the clatter of crates and the hum of a hundred conversations. "
+        "The air smells of ripe peaches, fresh bread and roasting coffee. Children weave between the "
+        "shoppers, clutching paper bags of warm chestnuts.",
+        "creative_writing",
+    ),
+    _sft(
+        "Write a haiku about a train journey.",
+        "Fields slide past the glass\nstations blur into the rain\na stranger's book sleeps",
+        "creative_writing",
+    ),
+    _sft(
+        "Write a two-sentence story about a robot learning to paint.",
+        "The robot's first painting was a perfect grid of grey squares, which no one liked. Its hundredth "
+        "was a crooked yellow sunflower, and it kept that one for itself.",
+        "creative_writing",
+    ),
+    _sft(
+        "Write a short product description for a reusable water bottle.",
+        "Stay refreshed all day with our stainless-steel bottle: it keeps drinks cold for 24 hours or hot "
+        "for 12, fits in most cup holders, and replaces hundreds of single-use plastic bottles.",
+        "creative_writing",
+    ),
+    _sft(
+        "How do I boil an egg so that the yolk is still soft?",
+        "Bring a pan of water to a gentle boil, lower the egg in with a spoon and cook it for about six "
+        "minutes for a large egg. Then put it in cold water for a minute to stop the cooking before "
+        "peeling.",
+        "general_qa",
+    ),
+    _sft(
+        "Why is the sky blue?",
+        "Sunlight contains all colours. As it passes through the atmosphere, the shorter blue wavelengths "
+        "are scattered by air molecules much more than the longer red wavelengths, so blue light reaches "
+        "our eyes from every direction of the sky.",
+        "general_qa",
+    ),
+    _sft(
+        "What should I consider when choosing a password?",
+        "Use a long password, ideally a passphrase of several random words, do not reuse it on other "
+        "sites, avoid personal information such as birthdays, and store it in a password manager. Turn on "
+        "two-factor authentication where possible.",
+        "general_qa",
+    ),
+    _sft(
+        "Is it better to study in one long session or several short ones?",
+        "Research on learning generally favours spaced practice: several shorter sessions spread over days "
+        "help people remember material longer than one long session covering the same content.",
+        "general_qa",
+    ),
+    _sft(
+        "How does a refrigerator keep food cold?",
+        "A refrigerator pumps a refrigerant around a closed loop. The refrigerant evaporates inside the "
+        "fridge, absorbing heat from the food compartment, and is then compressed and condensed in coils "
+        "at the back, where it releases that heat into the room.",
+        "general_qa",
+    ),
+    _sft(
+        "What is the difference between a virus and a bacterium?",
+        "Bacteria are single-celled living organisms that can reproduce on their own, and many are "
+        "harmless or useful. Viruses are much smaller, are not cells, and can only multiply inside the "
+        "cells of a host. Antibiotics work against bacteria but not against viruses.",
+        "general_qa",
+    ),
+    _sft(
+        "Why do cats purr?",
+        "Cats often purr when they are relaxed and content, but they also purr when stressed, ill or "
+        "giving birth, so purring seems to be a way of communicating and possibly of calming themselves.",
+        "general_qa",
+    ),
+    # Malformed on purpose: no response; empty instruction; a response that is not a string.
+    {"instruction": "Name three primary colours.", "context": "", "category": "open_qa"},
+    {"instruction": "", "context": "", "response": "Paris is the capital of France.", "category": "open_qa"},
+    {"instruction": "List the first three even numbers.", "context": "", "response": [2, 4, 6],
+     "category": "classification"},
+]
+
+# --- README.md and LICENSE.md ------------------------------------------------------------------
+
+README_TEMPLATE = """\
+# gemmaflow bundled sample corpus
+
+A small, labelled corpus that `gemmaflow curate` reads when no `--input` is given
+(`gemmaflow/sample/raw.jsonl.gz`), with the ground truth that tests and demos check the pipeline
+against. Generated by `scripts/make_sample_corpus.py` (seed {seed}) with Python {py} and zlib
+{zlib}: rerunning it with the same CPython release gives byte-identical files. Do not edit the files
+by hand; change the script and regenerate. Provenance and licences: see LICENSE.md.
+
+## Files
+
+| file | bytes |
+|---|---:|
+{files}
+
+* `raw.jsonl.gz`: {n_docs} records `{{id, text, url, source}}`, shuffled, ids `sample-00001`...
+  `source` is a collection name (`stdlib-docstrings`, `cpython-source`, `web-crawl`, `math-notes`,
+  `code-mirror`); it says nothing about quality. {n_explicit} code records also carry `"domain": "code"`;
+  all others leave the domain to the pipeline (the URL extension or the content decides).
+* `labels.jsonl.gz`: one line per raw id: `kind` (web_en, web_other, code, math, junk), `lang` (ISO 639-1;
+  `la` for lorem ipsum, `zxx` for no language, null for code), `variant` (finer kind; for junk the junk kind),
+  `origin`, `dup_group`, `dup_of`, `dup_kind`, `dup_role`, `dup_ops`, `dup_jaccard`, `pii`
+  (`[{{start, end, type, value}}]`), `decoys` (`[{{start, end, kind, value}}]`), `contaminated_with`
+  (a benchmark id). Offsets are Python string indices (code points) into the raw `text`.
+* `benchmark.jsonl`: {n_bench} `{{id, question, answer}}` items for the decontamination stage.
+* `sft_dolly.jsonl`: {n_sft} records in the databricks-dolly-15k schema
+  `{{instruction, context, response, category}}`. The last three are malformed on purpose (no
+  `response`; empty `instruction`; `response` is a list), for dead-lettering. Categories of the
+  {n_sft_ok} well-formed ones: {sft_categories}.
+
+## What curate should do with it
+
+Every `web_en`, `code` and `math` document is meant to be kept, except the exact duplicates that lose
+to their group's survivor ({exact_dropped} docs): {keep_expected} documents. Every `web_other` document
+is meant to be dropped by the language filter (math is labelled, not filtered, so the French and German
+LaTeX notes stay), and every `junk` document by language ID or a heuristic rule, with one deliberate
+exception: `word_salad_stopwords` ({n_hard_junk} docs) is real words in random order with natural stop
+words and no punctuation, which only a sentence or punctuation rule (C4, FineWeb) or a quality
+classifier catches.
+
+## Counts
+
+{kinds}
+
+{variants}
+
+{langs}
+
+{sources}
+
+## Duplicates
+
+{n_groups} groups. In each group the member with the smallest id is the survivor (`dup_of` null); every
+other member has `dup_of` = the survivor's id. `dup_role` says which member is the source text.
+
+{dups}
+
+* Exact copies: the same text on another URL. A few differ only in what normalisation repairs (`dup_ops`
+  `crlf`, `nfd`, `control_chars`), so they hash equal only after the normalise stage.
+* Near copies: 2-4 word substitutions/insertions/deletions plus a header or footer line (prose), or a
+  header comment and inserted comments (code). Word-5-gram Jaccard to the original: min {jmin:.3f},
+  median {jmed:.3f}, max {jmax:.3f}.
+* No two documents outside a group have a word-5-gram Jaccard above {worst:.3f}.
+
+## PII, decoys, contamination
+
+{n_pii_docs} English pages carry injected, fictional PII (documentation-reserved IPs, example.com
+emails, 555-01xx phones, published test card numbers and IBANs, SSA advertising SSNs, AWS's example
+keys, placeholder names). The harvested text was screened so that it contains no other emails, IPs or
+long digit runs; person names that occur naturally in it are not labelled.
+
+{pii}
+
+{decoys}
+
+{n_contaminated} English pages contain one benchmark question and its answer, pasted verbatim.
+"""
+
+LICENSE_TEMPLATE = """\
+# Licences of the sample corpus
+
+Every text in this folder comes from one of the sources below; `origin` in `labels.jsonl.gz` names the
+source of each document.
+
+## Written for gemmaflow (CC0 1.0)
+
+`origin: written-for-gemmaflow`: the English and other-language encyclopedic articles, the LaTeX and
+Markdown math notes, `benchmark.jsonl` and `sft_dolly.jsonl` were written for gemmaflow by its authors
+and are dedicated to the public domain under CC0 1.0
+(https://creativecommons.org/publicdomain/zero/1.0/). The fictional PII sentences, decoy sentences and
+near-copy edits inserted into documents are part of this dedication.
+
+`origin: generated`: the junk documents are generated by `scripts/make_sample_corpus.py` from word
+lists in that script (CC0 1.0) and, for word salad and mojibake, from standard-library docstrings
+(below). Generated link and page hosts use the reserved `.example` top-level domain.
+
+## CPython {py} (PSF License Agreement)
+
+`origin: cpython-{py}-docstrings`, `cpython-{py}-lib`, `cpython-{py}-include`: docstrings of the
+Python standard library, whole `.py` files of the standard library (`Lib/`) and public C headers
+(`Include/`), taken from the Python {py} installation that ran the generator. URLs point at the
+corresponding files or documentation pages. Files that carry a copyright notice other than the Python
+Software Foundation's were excluded, so everything here is covered by the licence below.
+
+Copyright (c) 2001-2023 Python Software Foundation; All Rights Reserved.
+
+Summary of changes (clause 3 of the PSF License Agreement): docstrings were extracted with `ast`,
+doctest examples, indented blocks, lists and reST markup removed, and paragraphs joined into single
+lines; docstrings of one module or class were concatenated into one page. Some pages and files were
+modified further for testing: fictional PII, decoy and benchmark sentences inserted, near copies with
+a few words or comment lines changed, and exact copies with CRLF line ends, Unicode NFD or control
+characters.
+
+Modules and classes whose docstrings became pages: {modules}.
+
+The terms below are copied from the `LICENSE.txt` of that Python installation.
+
+```text
+{psf_terms}
+```
+"""
+
+
+if __name__ == "__main__":
+    main()

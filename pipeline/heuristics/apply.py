@@ -9,16 +9,14 @@ Evaluation stops at the first failing rule; signals of the rules evaluated so fa
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pipeline.heuristics import c4, code_rules, common, fineweb, gopher_quality, gopher_repetition, math_rules
 from pipeline.heuristics.config import HeuristicsConfig
+from pipeline.heuristics.signals import Signals
 from pipeline.heuristics.text_stats import TextStats
 
-DOMAINS: tuple[str, ...] = ("web", "code", "math")
-
-Signals = dict[str, float]
 Check = Callable[[TextStats, Any, Signals], "str | None"]
 
 
@@ -33,7 +31,7 @@ class HeuristicResult:
 
     text: str
     drop_reason: str | None
-    signals: Signals = field(default_factory=dict)
+    signals: Signals
     lines_removed: int = 0
 
 
@@ -83,6 +81,7 @@ _BY_DOMAIN: dict[str, Callable[[TextStats, HeuristicsConfig, Signals], Heuristic
     "code": _code,
     "math": _math,
 }
+DOMAINS: tuple[str, ...] = tuple(_BY_DOMAIN)
 
 
 def apply_heuristics(text: str, domain: str, config: HeuristicsConfig) -> HeuristicResult:

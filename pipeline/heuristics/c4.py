@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from pipeline.heuristics.config import C4Config
+from pipeline.heuristics.signals import Signals, exceeds, falls_short
 from pipeline.heuristics.text_stats import TERMINAL_PUNCTUATION, TextStats, ratio
 
 NAME = "c4"
@@ -29,15 +30,13 @@ class LineEdit:
     lines_removed: int
 
 
-def check_page(stats: TextStats, cfg: C4Config, signals: dict[str, float]) -> str | None:
+def check_page(stats: TextStats, cfg: C4Config, signals: Signals) -> str | None:
     """Page-level drop reason on the unedited text (without the ``c4.`` prefix) or None."""
     if cfg.drop_lorem_ipsum and "lorem ipsum" in stats.lower:
         return "lorem_ipsum"
     if cfg.drop_curly_bracket and "{" in stats.text:
         return "curly_bracket"
-    longest = max(stats.word_lengths, default=0)
-    signals[f"{NAME}.max_word_length"] = float(longest)
-    if longest > cfg.max_word_length:
+    if exceeds(signals, f"{NAME}.max_word_length", max(stats.word_lengths, default=0), cfg.max_word_length):
         return "word_too_long"
     return None
 
@@ -70,19 +69,17 @@ def remove_lines(stats: TextStats, cfg: C4Config) -> LineEdit:
     return LineEdit(TextStats("\n".join(kept)) if removed else stats, removed)
 
 
-def check_edited(
-    original: TextStats, edited: TextStats, cfg: C4Config, signals: dict[str, float]
-) -> str | None:
+def check_edited(original: TextStats, edited: TextStats, cfg: C4Config, signals: Signals) -> str | None:
     """Drop reason for the text left by ``remove_lines`` (without the ``c4.`` prefix) or None."""
     if not edited.text.strip():
         return "no_lines_left"
-    removed_fraction = 1.0 - ratio(len(edited.words), len(original.words))
-    signals[f"{NAME}.boilerplate_word_fraction"] = removed_fraction
-    if removed_fraction > cfg.max_boilerplate_word_fraction:
+    removed_fraction = ratio(len(original.words) - len(edited.words), len(original.words))
+    if exceeds(
+        signals, f"{NAME}.boilerplate_word_fraction", removed_fraction, cfg.max_boilerplate_word_fraction
+    ):
         return "too_much_boilerplate"
-    if cfg.min_sentences > 0:
+    if cfg.min_sentences > 0:  # off by default: skip the count
         sentences = len(_SENTENCE_END.findall(edited.text))
-        signals[f"{NAME}.sentence_count"] = float(sentences)
-        if sentences < cfg.min_sentences:
+        if falls_short(signals, f"{NAME}.sentence_count", sentences, cfg.min_sentences):
             return "too_few_sentences"
     return None

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 
 from pipeline.heuristics.config import CodeConfig
+from pipeline.heuristics.signals import Signals, exceeds, falls_short
 from pipeline.heuristics.text_stats import TextStats, ratio
 
 NAME = "code"
@@ -22,30 +23,22 @@ _DATA_LINE = re.compile(
 )
 
 
-def check(stats: TextStats, cfg: CodeConfig, signals: dict[str, float]) -> str | None:
+def check(stats: TextStats, cfg: CodeConfig, signals: Signals) -> str | None:
     """Drop reason (without the ``code.`` prefix) or None to keep."""
     text = stats.text
     line_lengths = list(map(len, stats.raw_lines))
-    longest = max(line_lengths)
-    signals[f"{NAME}.max_line_length"] = float(longest)
-    if longest > cfg.max_line_length:
+    if exceeds(signals, f"{NAME}.max_line_length", max(line_lengths), cfg.max_line_length):
         return "line_too_long"
     mean_length = ratio(sum(line_lengths), len(line_lengths))
-    signals[f"{NAME}.mean_line_length"] = mean_length
-    if mean_length > cfg.max_mean_line_length:
+    if exceeds(signals, f"{NAME}.mean_line_length", mean_length, cfg.max_mean_line_length):
         return "mean_line_too_long"
-
     alnum_fraction = ratio(len(_NOT_ALNUM.sub("", text)), len(text))
-    signals[f"{NAME}.alnum_fraction"] = alnum_fraction
-    if alnum_fraction < cfg.min_alnum_fraction:
+    if falls_short(signals, f"{NAME}.alnum_fraction", alnum_fraction, cfg.min_alnum_fraction):
         return "too_few_alnum_chars"
-
     header = "\n".join(stats.raw_lines[: cfg.autogen_header_lines]).lower()
     if any(marker in header for marker in cfg.autogen_markers):
         return "auto_generated"
-
     data_fraction = ratio(len(_DATA_LINE.findall(text)), len(stats.lines))
-    signals[f"{NAME}.data_line_fraction"] = data_fraction
-    if data_fraction > cfg.max_data_line_fraction:
+    if exceeds(signals, f"{NAME}.data_line_fraction", data_fraction, cfg.max_data_line_fraction):
         return "data_dump"
     return None

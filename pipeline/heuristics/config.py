@@ -4,8 +4,9 @@ Defaults start from the field's published thresholds (GUIDE section 4: Gopher, C
 Stack / StarCoder). Those were tuned on Common Crawl prose; our web text is technical documentation
 (man pages, kernel, Python and PostgreSQL docs) full of tables, option lists, code and repeated
 headings. Where a default deviates, its docstring says so and gives the reason measured on the dev
-corpus (shared/corpus/dev: 9,452 good English web pages by lid.176, 2,183 junk pages, 4,370 code
-files, 3,750 math documents). "Costs N good" counts good English pages the rule alone would drop.
+corpus (shared/corpus/dev: 9,452 good web pages that are English by truth and by lid.176, 2,183 junk
+pages, 4,370 code files, 3,750 math documents). "N good pages" counts the good English pages the
+rule alone would drop.
 
 Fields are limited to bool / int / float / str / tuple so the generic YAML loader builds these
 classes without special cases.
@@ -32,12 +33,11 @@ class CommonConfig:
 class GopherRepetitionConfig:
     """Gopher (Rae et al. 2021, table A1) repetition removal; fractions as defined in the paper.
 
-    Defaults are for web text. GUIDE values: lines 0.30, paragraphs 0.30, line / paragraph characters
-    0.20, top 2/3/4-gram 0.20/0.18/0.16, duplicated 5..10-grams 0.15..0.10. Those drop 52% of good
-    technical pages on dev (repeated "Parameters" / "Description" headings and table separators in
-    kernel API docs), so the line, paragraph and duplicated-n-gram limits sit near the 99.8th
-    percentile of good pages instead: junk they would catch (repeated lines, keyword stuffing) is
-    far above them and also caught by the top-n-gram limits.
+    Defaults are for web text. With the GUIDE values (lines 0.30, paragraphs 0.30, line / paragraph
+    characters 0.20, top 2/3/4-gram 0.20/0.18/0.16, duplicated 5..10-grams 0.15..0.10) this rule set
+    alone drops 2,716 good pages (29%: kernel API docs repeat "Parameters" / "Description" headings and
+    table separators); with these defaults 39 (0.4%), while still catching 507 junk pages of the 516
+    (repeated lines and keyword stuffing sit far above every limit).
     """
 
     enabled: bool = True
@@ -53,12 +53,16 @@ class GopherRepetitionConfig:
     top_ngram_max_fractions: tuple[float, ...] = (0.20, 0.20, 0.25)
     """Gopher rule: characters covered by the most frequent n-gram, n = ``top_ngram_min_n + i``.
 
-    GUIDE 0.20/0.18/0.16; 3- and 4-gram loosened (the GUIDE values cost 35 good pages, catch no junk
-    that the 2-gram limit misses: keyword stuffing's top 2-gram covers >= 0.18).
+    GUIDE 0.20/0.18/0.16 (71 good pages); 3- and 4-gram loosened (28 good pages), losing 4 of 508 junk
+    pages that other rules drop anyway: keyword stuffing's top 2-gram alone covers >= 0.18.
     """
     dup_ngram_min_n: int = 5
     dup_ngram_max_fractions: tuple[float, ...] = (0.80, 0.78, 0.76, 0.74, 0.72, 0.70)
     """Gopher rule: characters covered by repeated n-grams, n = ``dup_ngram_min_n + i`` (GUIDE 0.15..0.10)."""
+
+    def __post_init__(self) -> None:
+        if self.top_ngram_min_n < 1 or self.dup_ngram_min_n < 1:
+            raise ValueError("n-gram sizes start at 1")
 
 
 @dataclass(frozen=True)
@@ -67,27 +71,28 @@ class GopherQualityConfig:
 
     enabled: bool = True
     min_words: int = 40
-    """Gopher rule: 50..100,000 words. Lowered to 40: 40-49-word man pages and API stubs are 0.35% of
-    good pages; too-short junk has <= 9 words."""
+    """Gopher rule: 50..100,000 words. Lowered to 40: 40-49-word man pages and API stubs are 46 good
+    pages (0.5%); too-short junk has <= 9 words."""
     max_words: int = 100_000
     min_mean_word_length: float = 3.0
     """Gopher rule: mean word length in [3, 10]."""
     max_mean_word_length: float = 40.0
-    """Gopher rule: 10. Raised to 40: sysfs ABI listings and path tables (good on dev) average 11-40
-    characters per word (costs 2% of good pages at 10); link farms are caught by the URL ratio."""
+    """Gopher rule: <= 10. Raised to 40: sysfs ABI listings and path tables (good on dev) average 11-40
+    characters per word (206 good pages, 2.2%, at 10; 16 at 40); link farms fail the URL ratio."""
     max_symbol_word_ratio: float = 0.2
     """Gopher rule: '#' to word and ellipsis ('...', '…') to word ratios each <= 0.1. Raised to 0.2:
-    C varargs, shell comments and "/sys/…/" paths cost 45 good pages at 0.1 and catch no extra junk."""
+    C varargs, shell comments and "/sys/…/" paths: 47 good pages at 0.1, 19 at 0.2."""
     max_url_word_ratio: float = 0.1
-    """Extension (link-farm detection): URLs ("http://", "https://", "ftp://", "www.") per word.
-    Dev: every link farm > 0.15, every good English page < 0.08."""
+    """Extension (link-farm detection): URLs (counted by their "://") per word.
+    Dev: every link farm >= 0.19, every good English page < 0.08."""
     max_bullet_line_fraction: float = 0.9
     """Gopher rule: lines starting with a bullet <= 90%."""
     max_ellipsis_line_fraction: float = 0.3
     """Gopher rule: lines ending with an ellipsis <= 30%."""
     min_alpha_word_fraction: float = 0.4
-    """Gopher rule: >= 80% of words contain a letter. Lowered to 0.4: register tables, hex dumps in
-    kernel docs cost 4% of good pages at 0.8; number/symbol junk is < 0.4 or has mean word length < 3."""
+    """Gopher rule: >= 80% of words contain a letter. Lowered to 0.4: register tables and hex dumps in
+    kernel docs (559 good pages, 5.9%, at 0.8; 9 at 0.4); number/symbol junk is below 0.4 or has a mean
+    word length under 3."""
     stop_words: tuple[str, ...] = ("the", "be", "to", "of", "and", "that", "have", "with")
     min_stop_words: int = 2
     """Gopher rule: >= 2 occurrences of ``stop_words``."""
@@ -95,8 +100,12 @@ class GopherQualityConfig:
     """Extension (stop-word ratio, as FineWeb-2 uses): stop words / words over the lines that end in
     terminal punctuation, checked when they hold >= ``prose_min_words`` words. Real English sentences
     are 5-25% stop words; word salad and lorem ipsum are < 1.5%. Tables and listings have no such
-    lines, so they are not judged. Dev: catches all 302 word-salad pages, costs 18 good pages."""
+    lines, so they are not judged. Dev: below 0.02 for all 302 word-salad pages and 20 good pages."""
     prose_min_words: int = 20
+
+    def __post_init__(self) -> None:
+        if self.min_words > self.max_words or self.min_mean_word_length > self.max_mean_word_length:
+            raise ValueError("a minimum is above its maximum")
 
 
 @dataclass(frozen=True)
@@ -149,11 +158,11 @@ class C4Config:
     max_boilerplate_word_fraction: float = 0.3
     """Extension: drop the page when removed lines held more than this fraction of its words (a
     cookie banner or navigation page, not an article with a footer). Dev: cookie/legal and navigation
-    junk lose >= 0.3 (all but 8 of 385), no good page loses more than 0.3."""
+    junk lose more than 0.3 (370 of 385; other rules drop the rest), no good page more than 0.28."""
     min_sentences: int = 0
     """C4 rule: drop pages with fewer than 3 sentences (counted after line removal). DEFAULT 0 (off):
-    1.6% of good technical pages (tables, ABI listings, option lists) have no sentence at all, and
-    the rule catches only 3 junk pages that other rules miss."""
+    on dev, 3 would drop 230 more good pages (tables, ABI listings, option lists; 2.4%) for 18 more
+    junk pages (0.8%); even 1 would drop 105 good pages for 3 junk pages."""
     remove_unterminated_lines: bool = False
     """C4 rule: remove lines not ending in terminal punctuation. DEFAULT OFF: it deletes headings,
     code, tables and option lists from technical text."""
@@ -174,16 +183,17 @@ class FineWebConfig:
     enabled: bool = True
     min_line_punct_fraction: float = 0.0
     """FineWeb rule: >= 12% of non-blank lines end in terminal punctuation. DEFAULT 0 (off): 18% of
-    good technical pages are below 0.12 and 3% have no such line at all."""
+    good technical pages are below 0.12 and 3.1% have no such line at all."""
     max_short_line_fraction: float = 0.98
     """FineWeb rule: <= 67% of non-blank lines are ``short_line_length`` characters or shorter.
-    Raised: tables rendered one cell per line cost 8% of good pages at 0.67."""
+    Raised: tables rendered one cell per line put 8.2% of good pages over 0.67, 0.2% over 0.98."""
     short_line_length: int = 30
     max_dup_line_char_fraction: float = 0.5
     """FineWeb rule: characters in duplicated lines / non-newline characters <= 1%. Raised: repeated
-    headings and table separators put 39% of good pages over 1%."""
+    headings and table separators put 38% of good pages over 1%, 0.1% over 0.5."""
     max_newline_word_ratio: float = 2.0
-    """FineWeb rule: newlines / words <= 0.3. Raised: one-cell-per-line tables reach 1.7 on good pages."""
+    """FineWeb rule: newlines / words <= 0.3. Raised: 15% of good pages exceed 0.3 (one table cell per
+    line), the highest reaches 2.07."""
 
 
 @dataclass(frozen=True)
@@ -210,8 +220,8 @@ class MathRepetitionConfig(GopherRepetitionConfig):
     """Gopher repetition limits for math, looser than web's.
 
     LaTeX test files and class documentation repeat ``\\item`` lines, table rows and filler text
-    ("bla bla"); web's limits drop 4% of good math on dev, these 1.4%. A mostly repeated file still
-    fails (its top 2-gram alone covers > 40% of the characters).
+    ("bla bla"); web's limits drop 120 of 3,750 good math documents on dev (3.2%), these 50 (1.3%).
+    A mostly repeated file still fails (its top 2-gram alone covers > 40% of the characters).
     """
 
     max_dup_line_char_fraction: float = 0.7
@@ -225,6 +235,7 @@ class MathConfig:
     """Lenient rules for formula-dense math (LaTeX source, math manuals): no prose rules."""
 
     enabled: bool = True
+    """Off skips every math rule, the repetition limits below included."""
     repetition: MathRepetitionConfig = field(default_factory=MathRepetitionConfig)
     min_words: int = 10
     """Drop fragments too short to carry content."""

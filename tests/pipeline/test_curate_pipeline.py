@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -87,32 +88,81 @@ def _bad_input_files(folder: Path) -> dict[str, Path]:
     return files
 
 
-@pytest.mark.slow
-def test_bad_input_is_accounted_for(tmp_path):
-    _bad_input_files(tmp_path / "in")
-    out = tmp_path / "out"
-    stats = run_curate([str(tmp_path / "in" / "*")], str(out), CurateConfig(), echo=False)
-    # 15 records: 2+2+2+2+0+1+1+(1 unreadable file)+2+1+1
-    assert stats["accounting"]["records_read"] == 15
-    terms = stats["accounting"]
+@dataclass
+class BadInputRun:
+    stats: dict
+    kept: dict[str, dict]
+    rejected: dict[str, tuple[str, str]]
+    dead: dict[str, list[str]]  # file name -> reasons
+
+
+@pytest.fixture(scope="module")
+def bad_input_run(tmp_path_factory) -> BadInputRun:
+    """One pipeline run over every kind of bad input; each test below checks one kind."""
+    folder = tmp_path_factory.mktemp("bad")
+    _bad_input_files(folder / "in")
+    out = folder / "out"
+    stats = run_curate([str(folder / "in" / "*")], str(out), CurateConfig(), echo=False)
+    dead: dict[str, list[str]] = {}
+    for row in read_rows(out / "dead_letter"):
+        dead.setdefault(Path(row["file"]).name, []).append(row["reason"])
+    return BadInputRun(
+        stats=stats,
+        kept={row["id"]: row for row in read_rows(out / "data")},
+        rejected={row["id"]: (row["reject_stage"], row["reject_reason"]) for row in read_rows(out / "rejected")},
+        dead=dead,
+    )
+
+
+def test_bad_input_every_record_accounted_for(bad_input_run):
+    terms = bad_input_run.stats["accounting"]
+    # 2 malformed + 2 wrong type + 2 empty + 2 NUL + 0 (empty file) + 1 invalid UTF-8 + 1 huge
+    # + 1 unreadable Parquet (one dead letter for the file) + 2 Parquet rows + 1 gzip + 1 zstd
+    assert terms["records_read"] == 15
     assert terms["records_read"] == terms["kept"] + terms["dropped"] + terms["dead_lettered"]
-    dead = {(Path(d["file"]).name, d["reason"]) for d in read_rows(out / "dead_letter")}
-    assert dead == {
-        ("malformed.jsonl", "invalid_json"),
-        ("wrong_type.jsonl", "text_not_string"),
-        ("broken.parquet", "unreadable_file"),
-        ("good.parquet", "missing_text"),
-    }
-    kept = {row["id"]: row for row in read_rows(out / "data")}
-    assert set(kept) == {"n2", "u1", "p1", "g1", "z1"}
-    assert "\x00" not in kept["n2"]["text"]
-    assert "\ufffd" in kept["u1"]["text"]
-    rejected = {row["id"]: (row["reject_stage"], row["reject_reason"]) for row in read_rows(out / "rejected")}
-    assert rejected["e1"] == rejected["e2"] == rejected["n1"] == ("normalise", "empty_text")
-    assert rejected["h1"] == ("read", "document_too_large")
-    assert rejected["m2"][0] in {"language", "heuristics"}  # a two-word document
-    by_stage = {s["stage"]: s for s in stats["stages"]}
-    assert by_stage["normalise"]["extra"]["invalid_utf8_replaced"] == 1
+    assert len(bad_input_run.kept) + len(bad_input_run.rejected) + sum(map(len, bad_input_run.dead.values())) == 15
+
+
+def test_malformed_json_line_is_dead_lettered(bad_input_run):
+    assert bad_input_run.dead["malformed.jsonl"] == ["invalid_json"]
+    assert bad_input_run.rejected["m2"][0] in {"language", "heuristics"}  # the valid line still went through
+
+
+def test_text_not_a_string_is_dead_lettered(bad_input_run):
+    assert bad_input_run.dead["wrong_type.jsonl"] == ["text_not_string", "text_not_string"]
+
+
+def test_empty_text_is_dropped_with_reason(bad_input_run):
+    assert bad_input_run.rejected["e1"] == bad_input_run.rejected["e2"] == ("normalise", "empty_text")
+
+
+def test_nul_bytes_are_stripped(bad_input_run):
+    assert bad_input_run.rejected["n1"] == ("normalise", "empty_text")
+    assert "\x00" not in bad_input_run.kept["n2"]["text"]
+
+
+def test_invalid_utf8_is_replaced_and_counted(bad_input_run):
+    assert "\ufffd" in bad_input_run.kept["u1"]["text"]
+    stages = {s["stage"]: s for s in bad_input_run.stats["stages"]}
+    assert stages["normalise"]["extra"]["invalid_utf8_replaced"] == 1
+
+
+def test_50_mb_document_is_dropped_not_crashing(bad_input_run):
+    assert bad_input_run.rejected["h1"] == ("read", "document_too_large")
+
+
+def test_empty_file_contributes_nothing(bad_input_run):
+    assert "empty.jsonl" not in bad_input_run.dead
+    assert bad_input_run.stats["run"]["files"] == 11
+
+
+def test_unreadable_parquet_is_one_dead_letter(bad_input_run):
+    assert bad_input_run.dead["broken.parquet"] == ["unreadable_file"]
+
+
+def test_parquet_gzip_and_zstd_inputs_are_read(bad_input_run):
+    assert bad_input_run.dead["good.parquet"] == ["missing_text"]
+    assert {"p1", "g1", "z1"} <= set(bad_input_run.kept)
 
 
 def test_glob_matching_nothing_is_a_clear_error(tmp_path):

@@ -50,3 +50,9 @@ def test_code_line_fraction_threshold():
     assert detect_domain(code, None, None, CFG) == ("code", "content")
     assert code_line_fraction(PROSE) == 0.0
     assert code_line_fraction("") == 0.0
+
+
+def test_keyword_must_be_followed_by_whitespace():
+    # "enum.Enum" starts with a C keyword but is a heading in prose, not a declaration.
+    assert code_line_fraction("enum.Enum is the base class.\nenum.auto makes values.\n") == 0.0
+    assert code_line_fraction("enum color { RED, GREEN };\n") == 1.0

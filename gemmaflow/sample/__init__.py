@@ -1,0 +1,1 @@
+"""Bundled sample corpus (package data); see README.md."""
