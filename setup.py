@@ -46,5 +46,5 @@ setup(
         "gcp": ["apache-beam[gcp]>=2.60,<3"],
     },
     entry_points={"console_scripts": ["gemmaflow=gemmaflow.cli:main"]},
-    classifiers=["Programming Language :: Python :: 3.11", "License :: OSI Approved :: Apache Software License"],
+    classifiers=["Programming Language :: Python :: 3.11"],
 )

@@ -77,3 +77,12 @@ def test_curate_config_validation():
         from_dict(CurateConfig, {"language": {"min_score": 2}})
     with pytest.raises(ConfigError, match="unknown key heuristics"):
         from_dict(CurateConfig, {"heuristics": {"gopher_qualty": {}}})
+
+
+def test_strict_web_profile_loads_with_published_thresholds():
+    from pathlib import Path
+
+    strict = load_curate_config(Path(__file__).parents[2] / "configs" / "curate-web-strict.yaml")
+    assert strict.heuristics.gopher_repetition.max_dup_line_fraction == 0.30
+    assert strict.heuristics.fineweb.max_short_line_fraction == 0.67
+    assert strict.language == CurateConfig().language  # untouched sections keep the defaults
