@@ -63,6 +63,7 @@ def run_gemmaflow(input_path: Path, output: Path, beam_args: list[str]) -> dict:
         "cpu_s": cpu + children.ru_utime + children.ru_stime,
         "wall_s": wall,
         "kept": stats["accounting"]["kept"],
+        # Largest single process: this one, or a worker of --direct_running_mode multi_processing.
         "peak_rss_mb": max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, children.ru_maxrss) / 1024,
         "stage_seconds": {s["stage"]: s["seconds"] for s in stats["stages"]},
     }

@@ -241,7 +241,15 @@ def per_core_rate(amount: float, cpu_s: float) -> float | None:
 
 
 def peak_rss_mb() -> float:
-    """Peak resident set size of this process in MiB (Linux reports ``ru_maxrss`` in KiB)."""
+    """Peak resident set size of this process in MiB.
+
+    Linux's VmHWM belongs to this process image; ``ru_maxrss`` survives exec, so a baseline started
+    by a large parent would report the parent's peak.
+    """
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

@@ -100,7 +100,9 @@ def build_curate(pipeline: beam.Pipeline, paths: list[str], output: str, config:
 
     all_rejected = rejected | "GatherRejected" >> beam.Flatten()
     if config.output.write_rejected:
-        all_rejected | "WriteRejected" >> WriteParquet(_join(output, REJECTED_DIR, "part"), REJECTED_SCHEMA, config.output)
+        all_rejected | "WriteRejected" >> WriteParquet(
+            _join(output, REJECTED_DIR, "part"), REJECTED_SCHEMA, config.output
+        )
     read[DEAD] | "WriteDeadLetters" >> WriteParquet(
         _join(output, DEAD_LETTER_DIR, "part"), DEAD_LETTER_SCHEMA, config.output
     )

@@ -75,6 +75,8 @@ class LanguageIdentifier:
         lines = [prose_for_language_id(text, self._max_chars) for text in texts]
         labels, scores = self._model.predict(lines, k=1)
         return [
-            LanguagePrediction(label[0][len(_LABEL_PREFIX) :] if label else "und", float(score[0]) if len(score) else 0.0)
-            for label, score in zip(labels, scores)
+            LanguagePrediction(
+                label[0][len(_LABEL_PREFIX) :] if label else "und", float(score[0]) if len(score) else 0.0
+            )
+            for label, score in zip(labels, scores, strict=True)
         ]

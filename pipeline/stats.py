@@ -8,6 +8,7 @@ same on every runner, and the driver checks the accounting identity from it:
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -132,9 +133,11 @@ def check_accounting(stages: dict[str, StageCounts], chain: Sequence[str]) -> di
                 f"stage {counts.stage}: {counts.docs_in} in != {counts.kept} kept + "
                 f"{counts.total_dropped} dropped + {counts.total_dead} dead-lettered"
             )
-    for before, after in zip(present, present[1:]):
+    for before, after in itertools.pairwise(present):
         if before.kept != after.docs_in:
-            raise AccountingError(f"stage {after.stage} received {after.docs_in}, but {before.stage} kept {before.kept}")
+            raise AccountingError(
+                f"stage {after.stage} received {after.docs_in}, but {before.stage} kept {before.kept}"
+            )
     terms = {
         "records_read": present[0].docs_in,
         "kept": present[-1].kept,

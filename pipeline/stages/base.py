@@ -93,7 +93,7 @@ class BatchedDocumentStageDoFn(DocumentStageDoFn):
         start = time.perf_counter()
         verdicts = self.judge_batch(docs)
         self.counts.seconds += time.perf_counter() - start
-        for doc, verdict in zip(docs, verdicts):
+        for doc, verdict in zip(docs, verdicts, strict=True):
             yield from self._route(doc, verdict)
 
 

@@ -24,7 +24,7 @@ class _LanguageDoFn(BatchedDocumentStageDoFn):
     def judge_batch(self, docs: Sequence[Document]) -> list[Verdict]:
         assert self.identifier is not None, "setup() loads the model"
         labelled = [doc for doc in docs if doc["domain"] in self.config.label_domains]
-        for doc, prediction in zip(labelled, self.identifier.predict([doc["text"] for doc in labelled])):
+        for doc, prediction in zip(labelled, self.identifier.predict([doc["text"] for doc in labelled]), strict=True):
             doc["lang"], doc["lang_score"] = prediction.lang, prediction.score
         return [self._verdict(doc) for doc in docs]
 

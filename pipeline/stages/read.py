@@ -76,7 +76,7 @@ class _ReadFileDoFn(CountingDoFn):
                             parse_json_line(line, path, position, self.fingerprint, self.config.text_field),
                             len(line),
                         )
-        except Exception as exc:  # noqa: BLE001 - an unreadable file is a dead letter, not a crashed run
+        except Exception as exc:  # an unreadable file is a dead letter, not a crashed run
             self.counts.record_in(0)
             self.counts.record_dead("unreadable_file")
             error = DeadLetter(path, position, "unreadable_file", f"{type(exc).__name__}: {exc}", "")

@@ -8,7 +8,7 @@ from gemmaflow.cli import EXIT_USER_ERROR, build_parser, main
 
 def test_every_subcommand_has_help(capsys):
     parser = build_parser()
-    subcommands = parser._subparsers._group_actions[0].choices  # noqa: SLF001 - listing argparse's own table
+    subcommands = parser._subparsers._group_actions[0].choices  # argparse's own table of subcommands
     assert "curate" in subcommands
     for name in subcommands:
         with pytest.raises(SystemExit) as exit_info:

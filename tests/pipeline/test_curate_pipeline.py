@@ -67,12 +67,15 @@ def _bad_input_files(folder: Path) -> dict[str, Path]:
         "malformed": write_jsonl(folder / "malformed.jsonl", ['{"id": "m1", "text": ', '{"id": "m2", "text": "ok"}']),
         "wrong_type": write_jsonl(folder / "wrong_type.jsonl", [{"id": "w1", "text": ["a"]}, {"id": "w2", "text": {}}]),
         "empty_text": write_jsonl(folder / "empty_text.jsonl", [{"id": "e1", "text": ""}, {"id": "e2", "text": "   "}]),
-        "nul": write_jsonl(folder / "nul.jsonl", [{"id": "n1", "text": "\x00" * 5}, {"id": "n2", "text": ENGLISH + "\x00"}]),
+        "nul": write_jsonl(
+            folder / "nul.jsonl", [{"id": "n1", "text": "\x00" * 5}, {"id": "n2", "text": ENGLISH + "\x00"}]
+        ),
         "empty_file": folder / "empty.jsonl",
     }
     files["empty_file"].write_bytes(b"")
     files["invalid_utf8"] = folder / "invalid_utf8.jsonl"
-    files["invalid_utf8"].write_bytes(b'{"id": "u1", "text": "' + _fixture_text("en-3").replace("\n", "\\n").encode() + b' caf\xe9."}\n')
+    prose = _fixture_text("en-3").replace("\n", "\\n").encode()
+    files["invalid_utf8"].write_bytes(b'{"id": "u1", "text": "' + prose + b' caf\xe9."}\n')
     files["huge"] = folder / "huge.jsonl"
     files["huge"].write_text(json.dumps({"id": "h1", "text": "word " * 10_000_000}) + "\n")  # 50 MB
     files["bad_parquet"] = folder / "broken.parquet"

@@ -55,7 +55,8 @@ def stage_totals(pcoll: beam.PCollection, label: str) -> beam.PCollection:
 
 
 def test_read_stage_parses_and_dead_letters(tmp_path):
-    path = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": "x"}, "{oops", "", {"text": 3}, {"id": "b", "text": "y"}])
+    records = [{"id": "a", "text": "x"}, "{oops", "", {"text": 3}, {"id": "b", "text": "y"}]
+    path = write_jsonl(tmp_path / "in.jsonl", records)
     with TestPipeline() as p:
         out = p | ReadDocuments([str(path)], ReadConfig(), "fp")
         assert_that(ids(out[KEPT], "Ids"), equal_to(["a", "b"]), label="Kept")
