@@ -4,6 +4,8 @@ This file is also what Dataflow workers install (`--setup_file ./setup.py`), so 
 worker needs (configs, sample data, small models) is package data.
 """
 
+from pathlib import Path
+
 from setuptools import find_packages, setup
 
 ROOM_PACKAGES = ["pipeline", "classifiers", "tokenizer_train", "model", "gemmaflow"]
@@ -12,11 +14,11 @@ setup(
     name="gemmaflow",
     version="0.1.0",
     description="Curate raw text into Gemma training data on Apache Beam; tokenizer, packing and a JAX trainer.",
-    long_description=open("README.md", encoding="utf-8").read(),
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=find_packages(include=[f"{p}*" for p in ROOM_PACKAGES]) + ["gemmaflow.configs"],
+    packages=[*find_packages(include=[f"{p}*" for p in ROOM_PACKAGES]), "gemmaflow.configs"],
     package_dir={"gemmaflow.configs": "configs"},
     package_data={
         "gemmaflow.configs": ["*.yaml"],

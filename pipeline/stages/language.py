@@ -24,8 +24,10 @@ class _LanguageDoFn(BatchedDocumentStageDoFn):
     def judge_batch(self, docs: Sequence[Document]) -> list[Verdict]:
         assert self.identifier is not None, "setup() loads the model"
         labelled = [doc for doc in docs if doc["domain"] in self.config.label_domains]
-        for doc, prediction in zip(labelled, self.identifier.predict([doc["text"] for doc in labelled]), strict=True):
+        predictions = self.identifier.predict([doc["text"] for doc in labelled])
+        for doc, prediction in zip(labelled, predictions, strict=True):
             doc["lang"], doc["lang_score"] = prediction.lang, prediction.score
+            doc["signals"]["language.en_stop_word_fraction"] = prediction.english_stop_word_fraction
         return [self._verdict(doc) for doc in docs]
 
     def _verdict(self, doc: Document) -> Verdict:
@@ -34,8 +36,21 @@ class _LanguageDoFn(BatchedDocumentStageDoFn):
         if doc["lang"] not in self.config.allowed:
             return "not_allowed_language", f"{doc['lang']} ({doc['lang_score']:.2f})"
         if doc["lang_score"] < self.config.min_score:
+            if self._rescued(doc):
+                self.counts.tally("rescued_by_stop_words")
+                return None
             return "low_language_score", f"{doc['lang']} ({doc['lang_score']:.2f})"
         return None
+
+    def _rescued(self, doc: Document) -> bool:
+        """Low-confidence English whose prose is full of English function words is English."""
+        rescue = self.config
+        return (
+            rescue.stop_word_rescue
+            and doc["lang"] == "en"
+            and doc["lang_score"] >= rescue.rescue_min_score
+            and doc["signals"]["language.en_stop_word_fraction"] >= rescue.rescue_min_stop_word_fraction
+        )
 
 
 class IdentifyLanguage(beam.PTransform):

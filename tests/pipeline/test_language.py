@@ -43,3 +43,11 @@ def test_prose_lines_are_told_apart_from_commands_and_code():
     text = "NAME\n  ip-route - routing table\nThe route command shows and changes the routing table of the host.\n"
     assert prose_for_language_id(text, 10_000) == "The route command shows and changes the routing table of the host."
     assert prose_for_language_id("ls -l\ncd /tmp", 10_000) == "ls -l cd /tmp"  # no prose: the whole text
+
+
+def test_english_stop_word_fraction():
+    from pipeline.language import english_stop_word_fraction
+
+    assert english_stop_word_fraction("") == 0.0
+    assert english_stop_word_fraction("The cat and the dog.") == 0.6
+    assert english_stop_word_fraction("Der Hund und die Katze") == 0.0

@@ -109,3 +109,16 @@ def test_exact_dedupe_keeps_smallest_id_per_text():
                     equal_to([("b", "survivor=a"), ("c", "survivor=a")]), label="Rejected")
         assert_that(stage_totals(out[STATS], "Totals"),
                     equal_to([{"exact_dedupe": (4, 2, {"exact_duplicate": 2})}]), label="Stats")
+
+
+def test_low_confidence_english_is_rescued_by_stop_words_only_when_enabled():
+    # lid.176 scores this option-table-like English about 0.89: below a min_score of 0.95, above the
+    # rescue floor, with 39% English function words.
+    text = "arch supports the this_cpu_cmpxchg() API with the ok: arm, arm64, and the TODO: alpha, arc, of the ia64"
+    for rescue, expected in ((True, ["en"]), (False, [])):
+        config = LanguageConfig(
+            min_score=0.95, stop_word_rescue=rescue, rescue_min_score=0.4, rescue_min_stop_word_fraction=0.3
+        )
+        with TestPipeline() as p:
+            out = p | beam.Create([doc("en", text, "web")]) | IdentifyLanguage(config)
+            assert_that(ids(out[KEPT], "Ids"), equal_to(expected))
