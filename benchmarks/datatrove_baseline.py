@@ -31,6 +31,11 @@ Modes
 ``curate-core``: LanguageFilter (English, score > 0.65) -> GopherRepetitionFilter ->
 GopherQualityFilter -> C4QualityFilter -> FineWebQualityFilter, datatrove defaults otherwise.
 
+``minhash``: MinhashDedupSignature -> MinhashDedupBuckets (one task per bucket) ->
+MinhashDedupCluster -> MinhashDedupFilter, the whole near-dedupe stage, on temporary local folders;
+word n-grams as gemmaflow's near_dedupe default (``MINHASH_N_GRAMS``), datatrove's 14 x 8 hashes.
+Reports the signature step's CPU time separately and the ids it removed (for the accuracy side).
+
 A new mode (e.g. ``minhash``) is one function ``(texts, repeats) -> dict`` registered in ``MODES``;
 the dict must hold the median ``cpu_s`` and may hold ``kept`` plus mode-specific extras, and
 ``main`` adds the common fields (docs, MB, per-core rates, peak RSS).
@@ -55,6 +60,7 @@ import resource
 import shutil
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -79,6 +85,7 @@ and run this script with {DATATROVE_VENV}/bin/python."""
 
 ENGLISH_SCORE_THRESHOLD = 0.65  # fastText lid.176 score for English (FineWeb, DCLM; GUIDE §4)
 WARMUP_DOCS = 32  # documents pushed through the pipeline untimed to load models and tokenizers
+MINHASH_N_GRAMS = 3  # gemmaflow's near_dedupe default word n-gram (pipeline/config.py NearDedupeProfile)
 BYTES_PER_MB = 1_000_000  # decimal MB, as in the corpus README ("145.0 MB of text")
 
 
@@ -309,8 +316,60 @@ def run_curate_core(texts: Sequence[CorpusText], repeats: int) -> dict[str, Any]
     }
 
 
+def _minhash_once(texts: Sequence[CorpusText], folder: Path) -> tuple[float, float, list[str]]:
+    """One full MinHash dedup in `folder`: (signature CPU s, total CPU s, removed ids)."""
+    from datatrove.pipeline.dedup.minhash import (
+        MinhashConfig,
+        MinhashDedupBuckets,
+        MinhashDedupCluster,
+        MinhashDedupFilter,
+        MinhashDedupSignature,
+    )
+
+    config = MinhashConfig(n_grams=MINHASH_N_GRAMS)
+    docs = to_documents(texts)
+    gc.collect()
+    start = time.process_time()
+    MinhashDedupSignature(output_folder=str(folder / "sigs"), config=config).run(docs, rank=0, world_size=1)
+    signature_s = time.process_time() - start
+    for bucket in range(config.num_buckets):  # one task per bucket, as datatrove's executor would run them
+        MinhashDedupBuckets(str(folder / "sigs"), str(folder / "buckets"), config=config).run(
+            rank=bucket, world_size=config.num_buckets
+        )
+    MinhashDedupCluster(str(folder / "buckets"), str(folder / "remove"), config=config).run()
+    kept = {doc.id for doc in MinhashDedupFilter(str(folder / "remove")).run(docs, rank=0, world_size=1)}
+    total_s = time.process_time() - start
+    return signature_s, total_s, [doc.id for doc in docs if doc.id not in kept]
+
+
+def run_minhash(texts: Sequence[CorpusText], repeats: int) -> dict[str, Any]:
+    """Time datatrove's MinHash near-dedupe (signatures, buckets, clusters, filter); see the Modes section."""
+    from datatrove.pipeline.dedup.minhash import MinhashConfig
+
+    with tempfile.TemporaryDirectory() as warm:  # untimed: loads the spaCy word tokenizer
+        _minhash_once(texts[:WARMUP_DOCS], Path(warm))
+    runs = []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as folder:
+            runs.append(_minhash_once(texts, Path(folder)))
+    signature_runs = [run[0] for run in runs]
+    config = MinhashConfig(n_grams=MINHASH_N_GRAMS)
+    return {
+        "cpu_s_runs": [round(run[1], 3) for run in runs],
+        "cpu_s": statistics.median(run[1] for run in runs),
+        "signature_cpu_s": round(statistics.median(signature_runs), 3),
+        "signature_docs_per_s_per_core": per_core_rate(len(texts), statistics.median(signature_runs)),
+        "kept": len(texts) - len(runs[-1][2]),
+        "n_grams": config.n_grams,
+        "permutations": config.num_buckets * config.hashes_per_bucket,
+        "bands_x_rows": [config.num_buckets, config.hashes_per_bucket],
+        "removed_ids": runs[-1][2],
+    }
+
+
 MODES: dict[str, Callable[[Sequence[CorpusText], int], dict[str, Any]]] = {
     "curate-core": run_curate_core,
+    "minhash": run_minhash,
 }
 
 

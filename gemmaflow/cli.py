@@ -7,6 +7,7 @@ output) end with one clear line and a non-zero exit code; `--verbose` shows the 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import sys
 import textwrap
@@ -35,6 +36,11 @@ def _cmd_curate(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipeline.stats import AccountingError
 
     config = load_curate_config(args.config)
+    if args.benchmark:
+        benchmarks = config.decontamination.benchmarks + tuple(args.benchmark)
+        config = dataclasses.replace(
+            config, decontamination=dataclasses.replace(config.decontamination, benchmarks=benchmarks)
+        )
     inputs = args.input or [sample_path("raw.jsonl.gz")]
     if args.dry_run:
         import yaml
@@ -56,7 +62,7 @@ def _cmd_curate(args: argparse.Namespace, beam_args: list[str]) -> int:
 def _add_curate(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "curate",
-        help="raw documents -> curated Parquet (normalise, language, heuristics, exact dedupe)",
+        help="raw documents -> curated Parquet (normalise, language, heuristics, dedupe, decontamination)",
         description="Run the curation pipeline on Apache Beam. Unrecognised options are Beam pipeline options.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=textwrap.dedent(
@@ -78,6 +84,10 @@ def _add_curate(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--output", required=True, help="output folder (local or gs://)")
     parser.add_argument("--config", help="YAML config; missing keys take the defaults (configs/curate.yaml)")
+    parser.add_argument(
+        "--benchmark", action="append", metavar="GLOB",
+        help="benchmark JSONL files to decontaminate against; repeatable, added to decontamination.benchmarks",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace the files of an earlier run in --output")
     parser.add_argument("--dry-run", action="store_true", help="print the stage graph and resolved config, run nothing")
     parser.set_defaults(handler=_cmd_curate, accepts_beam_args=True)

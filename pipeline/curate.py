@@ -20,10 +20,12 @@ from gemmaflow.configio import fingerprint, to_dict
 from pipeline.config import CurateConfig
 from pipeline.records import CURATED_SCHEMA, DEAD_LETTER_SCHEMA, PIPELINE_VERSION, REJECTED_SCHEMA
 from pipeline.stages.base import DEAD, KEPT, REJECTED, STATS
+from pipeline.stages.decontaminate import Decontaminate
 from pipeline.stages.dedupe import ExactDedupe
 from pipeline.stages.domain import DetectDomain
 from pipeline.stages.heuristics import ApplyHeuristics
 from pipeline.stages.language import IdentifyLanguage
+from pipeline.stages.near_dedupe import NearDedupe
 from pipeline.stages.normalise import Normalise
 from pipeline.stages.read import ReadDocuments, match_inputs
 from pipeline.stages.write import DATA_DIR, DEAD_LETTER_DIR, REJECTED_DIR, STATS_DIR, WriteCurated, WriteParquet
@@ -68,6 +70,10 @@ class StagePlan:
         stages.append("heuristics")
         if config.exact_dedupe.enabled:
             stages.append("exact_dedupe")
+        if config.near_dedupe.enabled:
+            stages.append("near_dedupe")
+        if config.decontamination.benchmarks:
+            stages.append("decontaminate")
         stages.append("write")
         return cls(tuple(stages))
 
@@ -89,6 +95,8 @@ def build_curate(pipeline: beam.Pipeline, paths: list[str], output: str, config:
         "language": IdentifyLanguage(config.language),
         "heuristics": ApplyHeuristics(config.heuristics),
         "exact_dedupe": ExactDedupe(),
+        "near_dedupe": NearDedupe(config.near_dedupe),
+        "decontaminate": Decontaminate(config.decontamination),
     }
     for name in plan.chain[1:-1]:
         result = docs | name.title().replace("_", "") >> stages[name]

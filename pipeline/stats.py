@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # Stage order in reports; stages added by later issues append themselves here.
-STAGE_ORDER = ("read", "normalise", "domain", "language", "heuristics", "exact_dedupe", "write")
+STAGE_ORDER = (
+    "read", "normalise", "domain", "language", "heuristics", "exact_dedupe", "near_dedupe", "decontaminate", "write"
+)
 
 
 class AccountingError(RuntimeError):
