@@ -24,15 +24,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import zstandard
+from side_by_side import REPO, run_datatrove, zst_jsonl
 
-REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 DEFAULT_CORPUS = SHARED / "corpus" / "dev"
-DATATROVE_PYTHON = Path("/work/venv-datatrove/bin/python")
 
 
 def write_input_sample(corpus: Path, limit: int | None, folder: Path) -> tuple[Path, int, float]:
@@ -70,20 +68,6 @@ def run_gemmaflow(input_path: Path, output: Path, beam_args: list[str]) -> dict:
     }
 
 
-def run_datatrove(corpus: Path, limit: int | None, repeats: int) -> dict | None:
-    """The same first `limit` documents through datatrove, in its own interpreter."""
-    if not DATATROVE_PYTHON.exists():
-        print(f"datatrove side skipped: {DATATROVE_PYTHON} not found (see benchmarks/README.md)")
-        return None
-    with tempfile.NamedTemporaryFile(suffix=".json") as result:
-        cmd = [str(DATATROVE_PYTHON), str(REPO / "benchmarks" / "datatrove_baseline.py"), "--mode", "curate-core",
-               "--input", str(corpus / "docs.jsonl.zst"), "--repeats", str(repeats), "--json-out", result.name]
-        if limit is not None:
-            cmd += ["--limit", str(limit)]
-        subprocess.run(cmd, check=True)
-        return json.loads(Path(result.name).read_text())
-
-
 def score(corpus: Path, input_path: Path, output: Path) -> str:
     scorer = SHARED / "tools" / "score_curation.py"
     if not scorer.exists():
@@ -95,13 +79,6 @@ def score(corpus: Path, input_path: Path, output: Path) -> str:
     return result.stdout
 
 
-def _zst_jsonl(path: Path) -> Iterator[dict]:
-    with path.open("rb") as raw:
-        for line in io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(raw), encoding="utf-8"):
-            if line.strip():
-                yield json.loads(line)
-
-
 def breakdown(corpus: Path, input_path: Path, output: Path) -> str:
     """Figures the scorer does not print: per-stage attribution of drops, and exact-dedupe precision.
 
@@ -110,7 +87,7 @@ def breakdown(corpus: Path, input_path: Path, output: Path) -> str:
     """
     import pyarrow.parquet as pq
 
-    truth = {t["id"]: t for t in _zst_jsonl(corpus / "truth.jsonl.zst")}
+    truth = {t["id"]: t for t in zst_jsonl(corpus / "truth.jsonl.zst")}
     urls = {}
     with input_path.open(encoding="utf-8") as fh:
         for line in fh:
@@ -168,7 +145,7 @@ def main() -> None:
         ours = run_gemmaflow(input_path, folder / "out", args.beam_args)
         ours.update(docs_per_s_per_core=docs / ours["cpu_s"], mb_per_s_per_core=mb / ours["cpu_s"])
         accuracy = score(args.corpus, input_path, folder / "out") + breakdown(args.corpus, input_path, folder / "out")
-        theirs = None if args.skip_datatrove else run_datatrove(args.corpus, args.limit, args.repeats)
+        theirs = None if args.skip_datatrove else run_datatrove("curate-core", args.corpus, args.limit, args.repeats)
 
     print("\n== throughput (per core = per CPU-second)")
     print(f"{'':12}{'docs/s/core':>14}{'MB/s/core':>12}{'CPU s':>10}{'wall s':>10}{'peak MB':>10}{'kept':>8}")

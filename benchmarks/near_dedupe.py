@@ -26,23 +26,20 @@ documents that belong to no duplicate group.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import multiprocessing
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
-import zstandard
 from datasketch import MinHash
+from side_by_side import REPO, run_datatrove, zst_jsonl
 
 from pipeline.config import DomainConfig, NearDedupeConfig, NormaliseConfig
 from pipeline.domain import detect_domain
@@ -54,18 +51,8 @@ from pipeline.stages.base import REJECTED, STATS
 from pipeline.stages.near_dedupe import NearDedupe
 from pipeline.stats import merge_parts
 
-REPO = Path(__file__).resolve().parents[1]
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpus" / "dev"
-DATATROVE_PYTHON = Path("/work/venv-datatrove/bin/python")
 DATASKETCH_SAMPLE = 1000  # documents fed to datasketch's update_batch (about 1 ms each)
-
-
-def zst_jsonl(path: Path, limit: int | None = None) -> Iterator[dict]:
-    with path.open("rb") as raw:
-        for n, line in enumerate(io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(raw), encoding="utf-8")):
-            if limit is not None and n >= limit:
-                return
-            yield json.loads(line)
 
 
 def load_documents(corpus: Path, limit: int | None) -> list[dict[str, Any]]:
@@ -157,19 +144,6 @@ def run_ours(docs: list[dict]) -> dict[str, Any]:
     }
 
 
-def run_datatrove(corpus: Path, limit: int | None, repeats: int) -> dict[str, Any] | None:
-    if not DATATROVE_PYTHON.exists():
-        print(f"datatrove side skipped: {DATATROVE_PYTHON} not found (see benchmarks/README.md)")
-        return None
-    with tempfile.NamedTemporaryFile(suffix=".json") as result:
-        cmd = [str(DATATROVE_PYTHON), str(REPO / "benchmarks" / "datatrove_baseline.py"), "--mode", "minhash",
-               "--input", str(corpus / "docs.jsonl.zst"), "--repeats", str(repeats), "--json-out", result.name]
-        if limit is not None:
-            cmd += ["--limit", str(limit)]
-        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        return json.loads(Path(result.name).read_text())
-
-
 def accuracy(corpus: Path, ids: list[str], removed: set[str]) -> dict[str, Any]:
     """Scorer-style duplicate recall and removals outside any duplicate group, over `ids`."""
     truth = {t["id"]: t for t in zst_jsonl(corpus / "truth.jsonl.zst")}
@@ -214,7 +188,9 @@ def main() -> None:
     }
     ours.update(run_ours(docs))
     ours["accuracy"] = accuracy(args.corpus, ids, set(ours.pop("removed_ids")))
-    theirs = None if args.skip_datatrove else run_datatrove(args.corpus, args.limit, args.datatrove_repeats)
+    theirs = None if args.skip_datatrove else run_datatrove(
+        "minhash", args.corpus, args.limit, args.datatrove_repeats, quiet=True
+    )
     if theirs:
         theirs["accuracy"] = accuracy(args.corpus, ids, set(theirs.pop("removed_ids")))
 
