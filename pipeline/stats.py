@@ -14,10 +14,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-# Stage order in reports; stages added by later issues append themselves here.
+# Stage order in reports (and in the curate chain): cheap filters first, the classifier's quality
+# score before near-dedupe (which can prefer the best-scored survivor), PII last on the fewest documents.
 STAGE_ORDER = (
-    "read", "normalise", "domain", "language", "heuristics", "exact_dedupe", "near_dedupe", "decontaminate", "write"
-)
+    "read", "normalise", "domain", "language", "heuristics", "classify", "exact_dedupe", "near_dedupe",
+    "decontaminate", "pii", "write",
+)  # fmt: skip
 
 
 class AccountingError(RuntimeError):

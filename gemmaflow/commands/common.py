@@ -1,0 +1,17 @@
+"""What every subcommand shares: the user-error type, exit codes and bundled sample paths."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+EXIT_USER_ERROR = 2
+EXIT_RUN_ERROR = 1
+
+
+class UserError(Exception):
+    """An error the user can fix (printed as one line, exit code 2)."""
+
+
+def sample_path(name: str) -> str:
+    """Path of a file bundled in gemmaflow/sample (the demo corpus and friends)."""
+    return str(resources.files("gemmaflow.sample").joinpath(name))

@@ -1,0 +1,75 @@
+"""`gemmaflow curate`: the curation pipeline's command line (Beam options pass through)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import textwrap
+
+from gemmaflow.commands.common import EXIT_RUN_ERROR, UserError, sample_path
+from gemmaflow.configio import to_dict
+
+
+def run(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from pipeline.config import load_curate_config
+    from pipeline.curate import OutputExistsError, StagePlan, run_curate
+    from pipeline.stages.read import InputNotFoundError
+    from pipeline.stats import AccountingError
+
+    config = load_curate_config(args.config)
+    if args.benchmark:
+        benchmarks = config.decontamination.benchmarks + tuple(args.benchmark)
+        config = dataclasses.replace(
+            config, decontamination=dataclasses.replace(config.decontamination, benchmarks=benchmarks)
+        )
+    inputs = args.input or [sample_path("raw.jsonl.gz")]
+    if args.dry_run:
+        import yaml
+
+        print("stages: " + " -> ".join(StagePlan.from_config(config).chain))
+        print(f"inputs: {inputs}\noutput: {args.output}\nbeam options: {beam_args}")
+        print(yaml.safe_dump(to_dict(config), sort_keys=False), end="")
+        return 0
+    try:
+        run_curate(inputs, args.output, config, beam_args, overwrite=args.overwrite)
+    except (InputNotFoundError, OutputExistsError) as exc:
+        raise UserError(str(exc)) from exc
+    except AccountingError as exc:
+        print(f"gemmaflow curate: accounting check failed: {exc}", file=sys.stderr)
+        return EXIT_RUN_ERROR
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "curate",
+        help="raw documents -> curated Parquet (normalise, language, heuristics, dedupe, decontamination)",
+        description="Run the curation pipeline on Apache Beam. Unrecognised options are Beam pipeline options.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=textwrap.dedent(
+            """\
+            examples:
+              gemmaflow curate --output curated/                      # the bundled sample
+              gemmaflow curate --input 'raw/*.jsonl.zst' --output curated/ --config configs/curate.yaml
+              gemmaflow curate --input 'raw/*.jsonl.zst' --output curated/ \\
+                  --direct_running_mode multi_processing --direct_num_workers 2
+              gemmaflow curate --input 'gs://bucket/raw/*.jsonl.zst' --output gs://bucket/curated \\
+                  --runner DataflowRunner --project P --region us-central1 \\
+                  --temp_location gs://bucket/tmp --setup_file ./setup.py
+            """
+        ),
+    )
+    parser.add_argument(
+        "--input", action="append", metavar="GLOB",
+        help="input files: JSONL (.jsonl, .gz, .zst) or Parquet; repeatable (default: the bundled sample)",
+    )
+    parser.add_argument("--output", required=True, help="output folder (local or gs://)")
+    parser.add_argument("--config", help="YAML config; missing keys take the defaults (configs/curate.yaml)")
+    parser.add_argument(
+        "--benchmark", action="append", metavar="GLOB",
+        help="benchmark JSONL files to decontaminate against; repeatable, added to decontamination.benchmarks",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="replace the files of an earlier run in --output")
+    parser.add_argument("--dry-run", action="store_true", help="print the stage graph and resolved config, run nothing")
+    parser.set_defaults(handler=run, accepts_beam_args=True)
