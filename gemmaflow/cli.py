@@ -11,12 +11,12 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 
-from gemmaflow.commands import curate
+from gemmaflow.commands import classifier, curate, demo, generate, pack, report, sft, tokenizer, train
 from gemmaflow.commands.common import EXIT_USER_ERROR, UserError
 from gemmaflow.configio import ConfigError
 
 # Each subcommand module exposes `register(subparsers)`; the order here is the order in `--help`.
-SUBCOMMANDS = (curate,)
+SUBCOMMANDS = (demo, curate, classifier, tokenizer, pack, sft, train, generate, report)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,7 +7,21 @@
 - `model.sampling`: `generate` with a KV cache (greedy, temperature, top-k, top-p).
 - `model.scoring`: `score`, Keras Hub's `GemmaCausalLM.score` semantics.
 - `model.convert`: Keras Hub weights in; Hugging Face Gemma safetensors in and out.
+- `model.shards`: the packed-shard reader (validation, random access, batch order from seed and step).
+- `model.train`, `model.train_config`, `model.optim`, `model.lora`, `model.checkpoint`: the trainer.
+- `model.api`: `GemmaLM`, the Keras-Hub-like Python API (`from model import GemmaLM`).
 
 The shard format document is this package's contract with the pipeline; it imports neither Beam
 nor `pipeline`.
 """
+
+__all__ = ["GemmaLM"]
+
+
+def __getattr__(name: str) -> object:
+    """`from model import GemmaLM`, imported on first use so `import model.config` stays light."""
+    if name == "GemmaLM":
+        from model.api import GemmaLM
+
+        return GemmaLM
+    raise AttributeError(f"module 'model' has no attribute {name!r}")

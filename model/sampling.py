@@ -1,4 +1,4 @@
-"""Autoregressive generation with a KV cache: greedy, temperature, top-k and top-p sampling.
+"""Autoregressive generation with a KV cache: greedy, temperature, top-k, top-p sampling and beam search.
 
 Prompts of different lengths are left-padded to a common length P, so every row writes its next
 token at the same cache slot; padding slots have segment id 0 and are never attended to, and
@@ -6,6 +6,13 @@ positions count only real tokens, so a padded prompt generates what it would alo
 is one `Gemma.call_with_cache` call (prefill); each later token is one call with T = 1 inside a
 `lax.while_loop` over a `SamplingState` pytree, which stops early once every row has hit a stop
 token or its `max_length`.
+
+Beam search (`BeamSampler`) runs the same prefill once per prompt, then keeps `num_beams` rows
+per prompt in the cache: each step scores every (beam, next token) pair by the sum of token
+log-probabilities, keeps the best `num_beams` and gathers their cache rows. A beam that has hit a
+stop token or its `max_length` stays in the running with its score frozen (it may only extend by
+padding, at log-probability 0), and the best beam of each prompt is returned, as Keras Hub's
+`BeamSampler` does (no length penalty).
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import numpy as np
 
 from model.config import GemmaConfig
 from model.gemma import Cache, Gemma, Params, init_cache
-from model.layers import Array
+from model.layers import Array, LayerCache
 
 EOS_ID = 1
 END_OF_TURN_ID = 107  # Gemma 1/2 `<end_of_turn>` (GUIDE.md section 2)
@@ -75,6 +82,17 @@ class Sampler:
         return jax.random.categorical(rng, logits, axis=-1).astype(jnp.int32)
 
 
+@dataclasses.dataclass(frozen=True)
+class BeamSampler:
+    """Beam search with `num_beams` beams per prompt; returns each prompt's most likely beam."""
+
+    num_beams: int = 4
+
+    def __post_init__(self) -> None:
+        if self.num_beams < 1:
+            raise ValueError(f"num_beams must be at least 1, got {self.num_beams}")
+
+
 @flax.struct.dataclass
 class SamplingState:
     """Everything one decoding step reads and writes."""
@@ -86,6 +104,17 @@ class SamplingState:
     rng: Array
 
 
+@flax.struct.dataclass
+class BeamState:
+    """Beam search state over B * W rows (prompt b's beams are rows b*W .. b*W + W - 1)."""
+
+    cache: Cache
+    tokens: Array  # [B*W, max_length]
+    lengths: Array  # [B*W]
+    done: Array  # [B*W]
+    scores: Array  # [B*W] float32 sum of the log-probabilities of the generated tokens
+
+
 @dataclasses.dataclass(frozen=True)
 class Generation:
     """`tokens[b, :lengths[b]]` is prompt b followed by its continuation (a stop token included)."""
@@ -93,6 +122,7 @@ class Generation:
     tokens: np.ndarray  # [B, max_length]
     lengths: np.ndarray  # [B]
     prompt_lengths: np.ndarray  # [B]
+    scores: np.ndarray | None = None  # [B] beam search: log-probability of each continuation
 
     def continuations(self) -> list[list[int]]:
         """The generated tokens of each row, without its prompt."""
@@ -106,12 +136,12 @@ def generate(
     prompts: Sequence[Sequence[int]],
     *,
     max_length: int,
-    sampler: Sampler | None = None,
+    sampler: Sampler | BeamSampler | None = None,
     rng: Array | None = None,
     stop_tokens: Sequence[int] = (EOS_ID, END_OF_TURN_ID),
 ) -> Generation:
     """Continue each prompt (token ids, BOS included by the caller) until a stop token or until the
-    row holds `max_length` tokens in all. The default sampler is greedy; the others need `rng`."""
+    row holds `max_length` tokens in all. The default sampler is greedy; the random ones need `rng`."""
     sampler = sampler or Sampler()
     if not prompts or min(len(p) for p in prompts) == 0:
         raise ValueError("need at least one prompt, and no empty prompt")
@@ -121,7 +151,7 @@ def generate(
     if max_length > config.max_seq_len:
         raise ValueError(f"max_length {max_length} exceeds the model's max_seq_len {config.max_seq_len}")
     if rng is None:
-        if sampler.kind is not SamplerKind.GREEDY:
+        if isinstance(sampler, Sampler) and sampler.kind is not SamplerKind.GREEDY:
             raise ValueError(f"the {sampler.kind.value} sampler needs an rng")
         rng = jax.random.key(0)  # unused by argmax
     prompt_lengths = np.array([len(p) for p in prompts], np.int32)
@@ -130,10 +160,29 @@ def generate(
         padded[row, longest - len(prompt):] = prompt  # left padding: every prompt ends at slot P - 1
     # The longest continuation is the shortest prompt's; every step after the prefill takes one slot.
     cache_size = longest + max_length - shortest
+    if isinstance(sampler, BeamSampler):
+        tokens, lengths, scores = _beam_search(params, jnp.asarray(padded), jnp.asarray(prompt_lengths), config=config,
+                                               max_length=max_length, cache_size=cache_size,
+                                               num_beams=sampler.num_beams, stop_tokens=tuple(stop_tokens))
+        return Generation(tokens=np.asarray(tokens), lengths=np.asarray(lengths), prompt_lengths=prompt_lengths,
+                          scores=np.asarray(scores))
     tokens, lengths = _generate(params, jnp.asarray(padded), jnp.asarray(prompt_lengths), rng, config=config,
                                 max_length=max_length, cache_size=cache_size, sampler=sampler,
                                 stop_tokens=tuple(stop_tokens))
     return Generation(tokens=np.asarray(tokens), lengths=np.asarray(lengths), prompt_lengths=prompt_lengths)
+
+
+def _prompt_layout(padded: Array, prompt_lengths: Array, max_length: int) -> tuple[Array, Array, Array]:
+    """Left-padded prompts [B, P] -> their positions and segment ids [B, P] for the prefill, and the
+    output buffer [B, max_length]: each prompt moved to the left edge, PAD_ID after it."""
+    prompt_slots = padded.shape[1]
+    padding = prompt_slots - prompt_lengths  # [B]
+    segments = (jnp.arange(prompt_slots)[None, :] >= padding[:, None]).astype(jnp.int32)  # [B, P]
+    positions = jnp.maximum(jnp.arange(prompt_slots)[None, :] - padding[:, None], 0)  # [B, P]
+    source = jnp.clip(jnp.arange(max_length)[None, :] + padding[:, None], 0, prompt_slots - 1)  # [B, max_length]
+    tokens = jnp.where(jnp.arange(max_length)[None, :] < prompt_lengths[:, None],
+                       jnp.take_along_axis(padded, source, axis=1), PAD_ID)
+    return positions, segments, tokens
 
 
 @functools.partial(jax.jit, static_argnames=("config", "max_length", "cache_size", "sampler", "stop_tokens"))
@@ -150,16 +199,9 @@ def _generate(
     stop_tokens: tuple[int, ...],
 ) -> tuple[Array, Array]:
     model = Gemma(config)
-    batch, prompt_slots = padded.shape
+    batch = padded.shape[0]
     rows = jnp.arange(batch)
-    padding = prompt_slots - prompt_lengths  # [B]
-    segments = (jnp.arange(prompt_slots)[None, :] >= padding[:, None]).astype(jnp.int32)  # [B, P]
-    positions = jnp.maximum(jnp.arange(prompt_slots)[None, :] - padding[:, None], 0)  # [B, P]
-
-    # Output buffer: each prompt moved to the left edge, PAD_ID after it.
-    source = jnp.clip(jnp.arange(max_length)[None, :] + padding[:, None], 0, prompt_slots - 1)  # [B, max_length]
-    tokens = jnp.where(jnp.arange(max_length)[None, :] < prompt_lengths[:, None],
-                       jnp.take_along_axis(padded, source, axis=1), PAD_ID)
+    positions, segments, tokens = _prompt_layout(padded, prompt_lengths, max_length)
 
     def append(state: SamplingState, logits: Array, cache: Cache) -> SamplingState:
         """Sample from logits [B, V], write the token after each unfinished row, update done."""
@@ -183,3 +225,66 @@ def _generate(
     state = append(state, logits[:, -1], cache)  # the first new token comes from the prefill
     state = jax.lax.while_loop(lambda s: ~jnp.all(s.done), step, state)
     return state.tokens, state.lengths
+
+
+@functools.partial(jax.jit, static_argnames=("config", "max_length", "cache_size", "num_beams", "stop_tokens"))
+def _beam_search(
+    params: Params,
+    padded: Array,
+    prompt_lengths: Array,
+    *,
+    config: GemmaConfig,
+    max_length: int,
+    cache_size: int,
+    num_beams: int,
+    stop_tokens: tuple[int, ...],
+) -> tuple[Array, Array, Array]:
+    model = Gemma(config)
+    batch = padded.shape[0]
+    width = num_beams
+    rows = jnp.arange(batch * width)
+    positions, segments, tokens = _prompt_layout(padded, prompt_lengths, max_length)
+
+    def beams(x: Array) -> Array:
+        return jnp.repeat(x, width, axis=0)  # [B, ...] -> [B*W, ...], prompt b's beams adjacent
+
+    def gather(cache: Cache, source: Array) -> Cache:
+        layers = tuple(LayerCache(key=layer.key[source], value=layer.value[source]) for layer in cache.layers)
+        return Cache(layers=layers, segment_ids=cache.segment_ids[source], end_index=cache.end_index)
+
+    def extend(state: BeamState, logits: Array, cache: Cache) -> BeamState:
+        """Score every (beam, token) continuation of logits [B*W, V], keep the best W per prompt."""
+        vocab = logits.shape[-1]
+        log_probs = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)  # [B*W, V]
+        # A finished beam's only continuation is padding, at no cost: its score competes unchanged.
+        finished = jnp.where(jnp.arange(vocab) == PAD_ID, 0.0, -jnp.inf)  # [V]
+        log_probs = jnp.where(state.done[:, None], finished[None, :], log_probs)
+        candidates = (state.scores[:, None] + log_probs).reshape(batch, width * vocab)  # [B, W*V]
+        scores, best = jax.lax.top_k(candidates, width)  # [B, W] each
+        source = (jnp.arange(batch)[:, None] * width + best // vocab).reshape(-1)  # [B*W] parent rows
+        token = (best % vocab).reshape(-1).astype(jnp.int32)  # [B*W]
+        was_done, lengths = state.done[source], state.lengths[source]
+        tokens = state.tokens[source].at[rows, lengths].set(jnp.where(was_done, PAD_ID, token), mode="drop")
+        lengths = lengths + (~was_done).astype(jnp.int32)
+        done = was_done | jnp.isin(token, jnp.asarray(stop_tokens)) | (lengths >= max_length)
+        return BeamState(cache=gather(cache, source), tokens=tokens, lengths=lengths, done=done,
+                         scores=scores.reshape(-1))
+
+    def step(state: BeamState) -> BeamState:
+        last = state.tokens[rows, state.lengths - 1][:, None]  # [B*W, 1]
+        logits, cache = model.apply({"params": params}, last, (state.lengths - 1)[:, None],
+                                    jnp.ones_like(last), state.cache, method=Gemma.call_with_cache)
+        return extend(state, logits[:, -1], cache)
+
+    cache = init_cache(config, batch, cache_size)
+    logits, cache = model.apply({"params": params}, padded, positions, segments, cache, method=Gemma.call_with_cache)
+    cache = Cache(layers=tuple(LayerCache(key=beams(layer.key), value=beams(layer.value)) for layer in cache.layers),
+                  segment_ids=beams(cache.segment_ids), end_index=cache.end_index)
+    # Only beam 0 of each prompt is live at first, so the first step picks W different tokens.
+    scores = jnp.tile(jnp.where(jnp.arange(width) == 0, 0.0, -jnp.inf), batch)  # [B*W]
+    state = BeamState(cache=cache, tokens=beams(tokens), lengths=beams(prompt_lengths),
+                      done=jnp.zeros(batch * width, bool), scores=scores)
+    state = extend(state, beams(logits[:, -1]), cache)
+    state = jax.lax.while_loop(lambda s: ~jnp.all(s.done), step, state)
+    best = jnp.arange(batch) * width + jnp.argmax(state.scores.reshape(batch, width), axis=-1)  # [B]
+    return state.tokens[best], state.lengths[best], state.scores[best]

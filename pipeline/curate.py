@@ -6,9 +6,7 @@ The stage chain is built from the configuration; every stage returns its kept do
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +17,9 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from gemmaflow.configio import fingerprint, to_dict
 from pipeline.config import CurateConfig
 from pipeline.records import CURATED_SCHEMA, DEAD_LETTER_SCHEMA, PIPELINE_VERSION, REJECTED_SCHEMA
+from pipeline.run_output import STATS_FILE, prepare_output, read_counts, write_counts
 from pipeline.stages.base import DEAD, KEPT, REJECTED, STATS
+from pipeline.stages.classify import Classify
 from pipeline.stages.decontaminate import Decontaminate
 from pipeline.stages.dedupe import ExactDedupe
 from pipeline.stages.domain import DetectDomain
@@ -27,33 +27,10 @@ from pipeline.stages.heuristics import ApplyHeuristics
 from pipeline.stages.language import IdentifyLanguage
 from pipeline.stages.near_dedupe import NearDedupe
 from pipeline.stages.normalise import Normalise
+from pipeline.stages.pii import ScrubPii, ScrubRejected
 from pipeline.stages.read import ReadDocuments, match_inputs
-from pipeline.stages.write import DATA_DIR, DEAD_LETTER_DIR, REJECTED_DIR, STATS_DIR, WriteCurated, WriteParquet
-from pipeline.stats import StageCounts, dumps, merge_parts, ordered_stages, render_table, stats_document
-
-STATS_FILE = "stats.json"
-_COUNTS_FILE = "counts.json"
-
-
-class OutputExistsError(FileExistsError):
-    """The output folder already holds a run; refusing to mix two runs' shards."""
-
-
-class _MergeCountsFn(beam.CombineFn):
-    """Merges per-bundle StageCounts parts into one per stage (the only place counts meet)."""
-
-    def create_accumulator(self) -> dict[str, StageCounts]:
-        return {}
-
-    def add_input(self, acc: dict[str, StageCounts], part: StageCounts) -> dict[str, StageCounts]:
-        acc.setdefault(part.stage, StageCounts(part.stage)).merge(part)
-        return acc
-
-    def merge_accumulators(self, accs: Iterable[dict[str, StageCounts]]) -> dict[str, StageCounts]:
-        return merge_parts(part for acc in accs for part in acc.values())
-
-    def extract_output(self, acc: dict[str, StageCounts]) -> str:
-        return json.dumps([counts.to_dict() for counts in ordered_stages(acc)])
+from pipeline.stages.write import DATA_DIR, DEAD_LETTER_DIR, REJECTED_DIR, WriteCurated, WriteParquet
+from pipeline.stats import StageCounts, dumps, ordered_stages, render_table, stats_document
 
 
 @dataclass(frozen=True)
@@ -68,12 +45,16 @@ class StagePlan:
         if config.language.enabled:
             stages.append("language")
         stages.append("heuristics")
+        if config.classify.enabled and config.classify.classifiers:
+            stages.append("classify")
         if config.exact_dedupe.enabled:
             stages.append("exact_dedupe")
         if config.near_dedupe.enabled:
             stages.append("near_dedupe")
         if config.decontamination.benchmarks:
             stages.append("decontaminate")
+        if config.pii.enabled:
+            stages.append("pii")
         stages.append("write")
         return cls(tuple(stages))
 
@@ -94,9 +75,11 @@ def build_curate(pipeline: beam.Pipeline, paths: list[str], output: str, config:
         "domain": DetectDomain(config.domain),
         "language": IdentifyLanguage(config.language),
         "heuristics": ApplyHeuristics(config.heuristics),
+        "classify": Classify(config.classify),
         "exact_dedupe": ExactDedupe(),
         "near_dedupe": NearDedupe(config.near_dedupe),
         "decontaminate": Decontaminate(config.decontamination),
+        "pii": ScrubPii(config.pii),
     }
     for name in plan.chain[1:-1]:
         result = docs | name.title().replace("_", "") >> stages[name]
@@ -108,40 +91,18 @@ def build_curate(pipeline: beam.Pipeline, paths: list[str], output: str, config:
 
     all_rejected = rejected | "GatherRejected" >> beam.Flatten()
     if config.output.write_rejected:
+        if config.pii.enabled:  # the rejected sink gets no PII either
+            scrubbed = all_rejected | "ScrubRejected" >> ScrubRejected(config.pii)
+            all_rejected = scrubbed[KEPT]
+            stats.append(scrubbed[STATS])
         all_rejected | "WriteRejected" >> WriteParquet(
             _join(output, REJECTED_DIR, "part"), REJECTED_SCHEMA, config.output
         )
     read[DEAD] | "WriteDeadLetters" >> WriteParquet(
         _join(output, DEAD_LETTER_DIR, "part"), DEAD_LETTER_SCHEMA, config.output
     )
-    (
-        stats
-        | "GatherStats" >> beam.Flatten()
-        | "MergeStats" >> beam.CombineGlobally(_MergeCountsFn())
-        | "WriteStats" >> beam.io.WriteToText(
-            _join(output, STATS_DIR, _COUNTS_FILE), shard_name_template="", num_shards=1
-        )
-    )
+    write_counts(stats, output)
     return plan
-
-
-def _prepare_output(output: str, overwrite: bool) -> None:
-    previous = [
-        m.path
-        for pattern in (_join(output, STATS_FILE), _join(output, "*", "*"))
-        for result in FileSystems.match([pattern])
-        for m in result.metadata_list
-    ]
-    if previous and not overwrite:
-        raise OutputExistsError(f"output folder {output} already holds files; pass --overwrite to replace them")
-    if previous:
-        FileSystems.delete(previous)
-
-
-def read_counts(output: str) -> dict[str, StageCounts]:
-    with FileSystems.open(_join(output, STATS_DIR, _COUNTS_FILE)) as handle:
-        parts = json.loads(handle.read().decode("utf-8"))
-    return {part["stage"]: StageCounts.from_dict(part) for part in parts}
 
 
 def run_curate(
@@ -154,7 +115,7 @@ def run_curate(
 ) -> dict[str, Any]:
     """Run the pipeline to completion, write stats.json and return it; raises if the counts do not add up."""
     paths = match_inputs(inputs)
-    _prepare_output(output, overwrite)
+    prepare_output(output, overwrite)
     options = PipelineOptions(beam_args or [])
     started = time.time()
     with beam.Pipeline(options=options) as pipeline:

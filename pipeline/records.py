@@ -32,11 +32,15 @@ CURATED_SCHEMA = pa.schema(
         ("url", pa.string()),
         ("source", pa.string()),
         ("domain", pa.string()),  # web | code | math
-        ("domain_method", pa.string()),  # record | extension | content
+        ("domain_method", pa.string()),  # record | extension | content | model
         ("lang", pa.string()),  # ISO 639 code from lid.176; null when not judged (code)
         ("lang_score", pa.float32()),
         ("meta", pa.string()),  # the input's `meta`, as JSON text
         ("signals", pa.map_(pa.string(), pa.float64())),  # stage.signal -> value
+        ("scores", pa.map_(pa.string(), pa.float32())),  # classifier name -> score (pipeline/classify.py)
+        # PII spans replaced per entity type (EMAIL_ADDRESS -> 2); null when the PII stage is off.
+        # Counts only: a detected value is never stored anywhere.
+        ("pii_replacements", pa.map_(pa.string(), pa.int32())),
         ("provenance", PROVENANCE_TYPE),
     ]
 )
@@ -131,6 +135,7 @@ def document_from_record(
         "lang_score": None,
         "meta": None if meta is None else json.dumps(meta, ensure_ascii=False, sort_keys=True, default=str),
         "signals": {},
+        "scores": {},
         "provenance": {
             "file": file,
             "position": position,

@@ -22,6 +22,21 @@ STAGE_ORDER = (
 )  # fmt: skip
 
 
+# Distribution tallies in `extra` that the run report plots (docs/run-report.md): document length
+# (read = before, write = after), detected language (language = before, write = after), domain (write).
+LANGUAGE_UNLABELLED = "unlabelled"
+
+
+def length_key(nbytes: int) -> str:
+    """Length histogram key, floor(log2(UTF-8 bytes)): `length_log2.10` holds 1024-2047 bytes (0 and 1 byte: 0)."""
+    return f"length_log2.{max(nbytes, 1).bit_length() - 1}"
+
+
+def language_key(lang: str | None) -> str:
+    """Language count key: `lang.en`, or `lang.unlabelled` for documents the language stage does not label (code)."""
+    return f"lang.{lang or LANGUAGE_UNLABELLED}"
+
+
 class AccountingError(RuntimeError):
     """The counts do not add up: some document was lost or counted twice."""
 

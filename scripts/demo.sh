@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The README's first command: install gemmaflow in .venv and run the main job on the bundled sample.
+# The README's first command: install gemmaflow in .venv and run the end-to-end demo on the bundled sample:
+# curate -> tokenizer -> pack -> pretrain -> sample -> SFT -> chat -> report, all into runs/demo/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_venv.sh ""
-OUT="${OUT:-runs/sample}"
-"$VENV/bin/gemmaflow" curate --output "$OUT" --overwrite "$@"
-echo "curated Parquet in $OUT/data, rejected documents in $OUT/rejected, counts in $OUT/stats.json"
+OUT="${OUT:-runs/demo}"
+"$VENV/bin/gemmaflow" demo --output "$OUT" --overwrite "$@"

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+# presidio imports `transformers` when it is installed (the dev extra has it for the tokenizer interop
+# test), and transformers then imports TensorFlow (keras-hub's dependency): 6 s per process that
+# imports the PII stage, Beam's worker processes included. Nothing here needs transformers' TF side.
+os.environ.setdefault("USE_TF", "0")
 
 DATA = Path(__file__).parent / "data"
 

@@ -13,7 +13,8 @@ from gemmaflow.configio import to_dict
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     from pipeline.config import load_curate_config
-    from pipeline.curate import OutputExistsError, StagePlan, run_curate
+    from pipeline.curate import StagePlan, run_curate
+    from pipeline.run_output import OutputExistsError
     from pipeline.stages.read import InputNotFoundError
     from pipeline.stats import AccountingError
 

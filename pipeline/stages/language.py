@@ -9,6 +9,7 @@ import apache_beam as beam
 from pipeline.config import LanguageConfig
 from pipeline.language import LanguageIdentifier
 from pipeline.stages.base import BatchedDocumentStageDoFn, Document, Verdict, stage_outputs
+from pipeline.stats import language_key
 
 
 class _LanguageDoFn(BatchedDocumentStageDoFn):
@@ -28,6 +29,8 @@ class _LanguageDoFn(BatchedDocumentStageDoFn):
         for doc, prediction in zip(labelled, predictions, strict=True):
             doc["lang"], doc["lang_score"] = prediction.lang, prediction.score
             doc["signals"]["language.en_stop_word_fraction"] = prediction.english_stop_word_fraction
+        for doc in docs:  # every document's language before the filter, for the run report
+            self.counts.tally(language_key(doc["lang"]))
         return [self._verdict(doc) for doc in docs]
 
     def _verdict(self, doc: Document) -> Verdict:

@@ -19,6 +19,7 @@ from apache_beam.io.filesystems import FileSystems
 from pipeline.config import ReadConfig
 from pipeline.records import DeadLetter, document_from_record, parse_json_line, rejected_row
 from pipeline.stages.base import DEAD, KEPT, REJECTED, STATS, CountingDoFn, utf8_len
+from pipeline.stats import length_key
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
@@ -38,7 +39,7 @@ def match_inputs(patterns: list[str]) -> list[str]:
     return sorted(paths)
 
 
-def _open_lines(raw: IO[bytes], path: str) -> IO[bytes]:
+def open_lines(raw: IO[bytes], path: str) -> IO[bytes]:
     if path.endswith(".gz"):
         return gzip.GzipFile(fileobj=raw)  # type: ignore[return-value]
     if path.endswith(".zst") or path.endswith(".zstd"):
@@ -65,7 +66,7 @@ class _ReadFileDoFn(CountingDoFn):
                         )
                         yield from self._emit(parsed, utf8_len(parsed["text"]) if isinstance(parsed, dict) else 0)
                 else:
-                    for position, line in enumerate(_open_lines(raw, path)):
+                    for position, line in enumerate(open_lines(raw, path)):
                         if not line.strip():
                             self.counts.tally("blank_lines")
                             continue
@@ -95,7 +96,9 @@ class _ReadFileDoFn(CountingDoFn):
             self.counts.record_dead(parsed.reason)
             yield beam.pvalue.TaggedOutput(DEAD, parsed.to_row())
         else:
-            self.counts.record_kept(utf8_len(parsed["text"]))
+            text_bytes = utf8_len(parsed["text"])
+            self.counts.record_kept(text_bytes)
+            self.counts.tally(length_key(text_bytes))  # the length distribution before curation
             yield parsed
 
     def _too_large(self, line: bytes, path: str, position: int) -> Iterator[Any]:

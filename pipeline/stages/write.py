@@ -10,6 +10,7 @@ import pyarrow as pa
 
 from pipeline.config import OutputConfig
 from pipeline.stages.base import STATS, CountingDoFn, Document, utf8_len
+from pipeline.stats import language_key, length_key
 
 DATA_DIR = "data"
 REJECTED_DIR = "rejected"
@@ -25,6 +26,9 @@ class _CountWrittenDoFn(CountingDoFn):
         nbytes = utf8_len(doc["text"])
         self.counts.record_in(nbytes)
         self.counts.record_kept(nbytes)
+        # Distributions after curation, for the run report (before: read and language stages).
+        for key in (length_key(nbytes), language_key(doc["lang"]), f"domain.{doc['domain']}"):
+            self.counts.tally(key)
         yield doc
 
 

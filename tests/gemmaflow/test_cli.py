@@ -35,7 +35,8 @@ def test_bad_config_key_is_named(tmp_path, capsys):
 def test_dry_run_prints_stage_graph_and_config(tmp_path, capsys):
     assert main(["curate", "--output", str(tmp_path / "o"), "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "read -> normalise -> domain -> language -> heuristics -> exact_dedupe -> near_dedupe -> write" in out
+    assert ("read -> normalise -> domain -> language -> heuristics -> classify -> exact_dedupe -> near_dedupe -> pii"
+            " -> write") in out
     assert "min_score: 0.65" in out
     assert not (tmp_path / "o").exists()
 

@@ -13,7 +13,8 @@ import pytest
 import zstandard
 
 from pipeline.config import CurateConfig, NearDedupeConfig
-from pipeline.curate import OutputExistsError, run_curate
+from pipeline.curate import run_curate
+from pipeline.run_output import OutputExistsError
 from pipeline.stages.read import InputNotFoundError
 from tests.conftest import write_jsonl
 from tests.pipeline.test_stages_beam import ENGLISH

@@ -159,7 +159,7 @@ def test_curate_wires_both_stages_and_the_counts_add_up(fixture_corpus, tmp_path
              {"id": "en-quiz", "text": f"{ENGLISH}\n\nQuiz time. {QUESTION} Answer: operates."}]
     corpus = write_jsonl(tmp_path / "in.jsonl", [*lines, *extra])
     config = CurateConfig(decontamination=DecontaminationConfig(benchmarks=(_benchmark(tmp_path),)))
-    assert StagePlan.from_config(config).chain[-4:] == ("exact_dedupe", "near_dedupe", "decontaminate", "write")
+    assert StagePlan.from_config(config).chain[-5:] == ("exact_dedupe", "near_dedupe", "decontaminate", "pii", "write")
     stats = run_curate([str(corpus)], str(tmp_path / "out"), config, echo=False)
     by_stage = {s["stage"]: s for s in stats["stages"]}
     assert by_stage["near_dedupe"]["dropped"] == {"near_duplicate": 1}
@@ -173,7 +173,7 @@ def test_curate_wires_both_stages_and_the_counts_add_up(fixture_corpus, tmp_path
 def test_cli_benchmark_option_adds_the_stage_and_a_bad_glob_is_a_user_error(fixture_corpus, tmp_path, capsys):
     bench = _benchmark(tmp_path)
     assert main(["curate", "--output", str(tmp_path / "dry"), "--dry-run", "--benchmark", bench]) == 0
-    assert "-> near_dedupe -> decontaminate -> write" in capsys.readouterr().out
+    assert "-> near_dedupe -> decontaminate -> pii -> write" in capsys.readouterr().out
     missing = str(tmp_path / "nothing-*.jsonl")
     code = main(["curate", "--input", str(fixture_corpus), "--output", str(tmp_path / "o"), "--benchmark", missing])
     assert code == EXIT_USER_ERROR

@@ -1,0 +1,84 @@
+"""Loading a trained classifier with clear errors, and batched prediction of label probabilities.
+
+fastText's single-string `predict` fails under numpy 2; the list form (one C++ call for the whole
+batch) works and is faster, so that is the only form used.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from classifiers.card import ModelCard, card_path, read_card
+from classifiers.preprocess import DEFAULT_MAX_CHARS, preprocess
+
+LABEL_PREFIX = "__label__"
+FASTTEXT_MAGIC = 793712314  # the int32 every fastText .bin/.ftz file starts with, then the format version
+FASTTEXT_VERSION = 12
+SHIPPED_MODELS = ("domain", "quality")
+
+
+class ModelLoadError(ValueError):
+    """A model path that does not exist or is not a fastText model."""
+
+
+def shipped_model_path(name: str) -> str:
+    """Path of a model shipped inside the package (classifiers/models/<name>.ftz)."""
+    if name not in SHIPPED_MODELS:
+        raise ModelLoadError(f"no shipped classifier called {name!r} (shipped: {', '.join(SHIPPED_MODELS)})")
+    return str(resources.files("classifiers").joinpath("models", f"{name}.ftz"))
+
+
+def check_model_file(path: str | Path) -> None:
+    """Raise ModelLoadError unless `path` is a file that starts like a fastText model."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelLoadError(f"classifier model not found: {path}")
+    with path.open("rb") as handle:
+        head = handle.read(8)
+    if len(head) < 8 or struct.unpack("<ii", head) != (FASTTEXT_MAGIC, FASTTEXT_VERSION):
+        raise ModelLoadError(f"not a fastText model: {path}")
+
+
+class Classifier:
+    """A fastText supervised model and the preprocessing it was trained with; one per worker process."""
+
+    def __init__(self, path: str | Path) -> None:
+        import fasttext
+
+        check_model_file(path)
+        self.path = str(path)
+        try:
+            self._model = fasttext.load_model(self.path)
+        except ValueError as exc:
+            raise ModelLoadError(f"not a fastText model: {path} ({exc})") from None
+        raw = self._model.get_labels()
+        if not raw:
+            raise ModelLoadError(f"not a fastText supervised model (no labels): {path}")
+        self.labels: tuple[str, ...] = tuple(label.removeprefix(LABEL_PREFIX) for label in raw)
+        self._column = {label: i for i, label in enumerate(raw)}
+        self.card: ModelCard | None = read_card(card_path(path)) if card_path(path).is_file() else None
+        self.max_chars = int(self.card.preprocessing["max_chars"]) if self.card else DEFAULT_MAX_CHARS
+
+    def preprocess(self, texts: Sequence[str]) -> list[str]:
+        return [preprocess(text, self.max_chars) for text in texts]
+
+    def predict_lines(self, lines: Sequence[str]) -> np.ndarray:
+        """Probabilities (rows: inputs, columns: `self.labels`) for already-preprocessed lines."""
+        proba = np.zeros((len(lines), len(self.labels)), dtype=np.float32)
+        if not lines:
+            return proba
+        all_labels, all_probs = self._model.predict(list(lines), k=-1)
+        for row, (labels, probs) in enumerate(zip(all_labels, all_probs, strict=True)):
+            for label, p in zip(labels, probs, strict=True):
+                proba[row, self._column[label]] = p
+        np.clip(proba, 0.0, 1.0, out=proba)  # softmax can come back a hair above 1
+        return proba
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Probabilities for raw texts, preprocessed exactly as at training."""
+        return self.predict_lines(self.preprocess(texts))

@@ -1,0 +1,78 @@
+"""`gemmaflow train`: train the bundled JAX Gemma on packed shards (model/train.py)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import textwrap
+from pathlib import Path
+
+import yaml
+
+from gemmaflow.commands.common import EXIT_RUN_ERROR, UserError
+
+
+def _overrides(pairs: list[str]) -> dict[str, object]:
+    """`--set optimizer.learning_rate=1e-3` -> {"optimizer.learning_rate": 0.001} (values parsed as YAML)."""
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set expects KEY=VALUE, got {pair!r}")
+        overrides[key] = yaml.safe_load(value)
+    return overrides
+
+
+def run(args: argparse.Namespace, _extra: list[str]) -> int:
+    from model.checkpoint import CheckpointError
+    from model.shards import ShardFormatError
+    from model.train import ResumeError, TrainingDiverged, train
+    from model.train_config import load_train_config
+
+    config = load_train_config(args.config, _overrides(args.set or []))
+    if args.distributed:
+        import jax
+
+        jax.distributed.initialize()  # coordinator, process count and id from the cluster's environment
+    if not Path(args.shards, "manifest.json").is_file():
+        raise UserError(f"{args.shards} has no manifest.json: not a shard folder (see docs/shard-format.md)")
+    try:
+        train(args.shards, config, args.out, resume=args.resume)
+    except (ShardFormatError, ResumeError, CheckpointError) as exc:
+        raise UserError(str(exc)) from exc
+    except TrainingDiverged as exc:
+        print(f"gemmaflow train: {exc}", file=sys.stderr)
+        return EXIT_RUN_ERROR
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    parser = sub.add_parser(
+        "train",
+        help="train the JAX Gemma on packed shards (checkpoints, resume, eval, LoRA / SFT)",
+        description="Train the bundled JAX Gemma on a `gemmaflow pack` / `gemmaflow sft` shard folder. Writes "
+                    "OUT/checkpoints/<step>/, OUT/metrics.jsonl and the final model in OUT/final/.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=textwrap.dedent(
+            """\
+            examples:
+              gemmaflow train --shards runs/shards --config configs/train-tiny.yaml --out runs/train
+              gemmaflow train --shards runs/shards --config configs/train-tiny.yaml --out runs/train --resume
+              gemmaflow train --shards runs/sft --config configs/train-tiny.yaml --out runs/lora \\
+                  --set model.init_from=runs/train --set lora.enabled=true --set kind=sft
+              XLA_FLAGS=--xla_force_host_platform_device_count=4 gemmaflow train --shards runs/shards \\
+                  --config configs/train-tiny.yaml --set mesh.fsdp=2     # 2 data x 2 FSDP on CPU
+            """
+        ),
+    )
+    parser.add_argument("--shards", required=True, help="shard folder holding manifest.json")
+    parser.add_argument("--config", help="YAML TrainConfig (model/train_config.py); missing keys take the defaults")
+    parser.add_argument("--out", default="runs/train", help="output folder (default: runs/train)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from the newest whole checkpoint in --out (exactly, bit for bit)")
+    parser.add_argument("--distributed", action="store_true",
+                        help="multi-host: call jax.distributed.initialize() first (TPU pods need no more; "
+                             "elsewhere set JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID)")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="override a config key, e.g. --set steps=50 --set optimizer.learning_rate=1e-3")
+    parser.set_defaults(handler=run)

@@ -1,0 +1,241 @@
+"""`gemmaflow demo`: every job of the project, in order, on the bundled sample, into one run folder.
+
+It is a tour, not a new code path: each step calls the same public function as its own subcommand
+(`run_curate`, `train_tokenizer`, `run_pack`, `train`, `run_sft`, `GemmaLM.generate`, the report),
+with the configs named in `configs/demo.yaml`, so what the demo shows is what users run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, TextIO
+
+from gemmaflow.configio import load_yaml
+
+# Where each artefact lands inside the run folder; the report reads the same names.
+CURATED = "curated"
+TOKENIZER = "tokenizer"
+SHARDS = "shards"
+SFT_SHARDS = "sft_shards"
+PRETRAIN = "pretrain"
+SFT = "sft"
+SAMPLES = "samples.md"
+REPORT = "report.html"
+INDEX = "INDEX.md"
+TIMINGS = "demo.json"
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """Which config each job uses (a bundled config name or a file path) and what to sample."""
+
+    curate: str = "curate.yaml"
+    tokenizer: str = "tokenizer-demo.yaml"
+    pack: str = "pack-demo.yaml"
+    pretrain: str = "train-tiny.yaml"
+    sft: str = "sft-demo.yaml"
+    sft_train: str = "train-tiny.yaml"  # with model.init_from = the pretrained model and the SFT keys below
+    raw_input: str = "raw.jsonl.gz"  # bundled sample files (gemmaflow/sample) unless a path
+    benchmark: str = "benchmark.jsonl"
+    sft_input: str = "sft_dolly.jsonl"
+    prompts: tuple[str, ...] = ("The Python standard library", "def main(", "Let $x$ be")
+    chat_prompt: str = "What is a Python dictionary?"
+    max_length: int = 64  # tokens per sample, prompt included
+    pretrain_steps: int | None = None  # None: the train config's own value
+    sft_steps: int = 100
+    sft_learning_rate: float = 1e-3
+    beam_args: tuple[str, ...] = field(default_factory=tuple)
+
+
+def bundled_config(name: str) -> str:
+    """A config path: `name` itself when it exists, else the file of that name in gemmaflow's configs
+    (package data `gemmaflow.configs` when installed; the checkout's configs/ in an editable install)."""
+    if Path(name).is_file():
+        return name
+    try:
+        return str(resources.files("gemmaflow.configs").joinpath(name))
+    except ModuleNotFoundError:
+        return str(Path(__file__).resolve().parents[1] / "configs" / name)
+
+
+def _sample(name: str) -> str:
+    if Path(name).is_file():
+        return name
+    return str(resources.files("gemmaflow.sample").joinpath(name))
+
+
+class StageLines:
+    """Prints `[i/n] name: what ... done in s` lines and keeps the timings for the report."""
+
+    def __init__(self, names: list[str], stream: TextIO) -> None:
+        self.names = names
+        self.stream = stream
+        self.seconds: dict[str, float] = {}
+
+    def run(self, name: str, what: str, fn: Callable[[], str]) -> None:
+        index = self.names.index(name) + 1
+        print(f"[{index}/{len(self.names)}] {name}: {what}", file=self.stream, flush=True)
+        start = time.perf_counter()
+        summary = fn()
+        self.seconds[name] = round(time.perf_counter() - start, 2)
+        print(f"      {summary}  ({self.seconds[name]:.1f} s)", file=self.stream, flush=True)
+
+
+STEPS = ["curate", "tokenizer", "pack", "pretrain", "sample", "sft", "sft-train", "chat", "report"]
+
+
+def run_demo(out: str | Path, config: DemoConfig, stream: TextIO | None = None, overwrite: bool = False) -> Path:
+    """Run every step into `out` and return the path of report.html."""
+    from model.api import GemmaLM
+    from model.train import train
+    from model.train_config import load_train_config
+    from pipeline.config import load_curate_config
+    from pipeline.curate import run_curate
+    from pipeline.pack_config import load_pack_config, load_sft_config
+    from pipeline.stages.pack import run_pack
+    from pipeline.stages.sft import run_sft
+    from tokenizer_train.config import load_tokenizer_config
+    from tokenizer_train.job import train_tokenizer
+
+    run_dir = Path(out)
+    if run_dir.exists() and any(run_dir.iterdir()):
+        if not overwrite:
+            raise FileExistsError(f"{run_dir} already holds files; pass --overwrite to replace them")
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    stream = stream or sys.stdout
+    lines = StageLines(STEPS, stream)
+    beam_args = list(config.beam_args)
+    tokenizer_model = run_dir / TOKENIZER / "tokenizer.model"
+    samples: dict[str, Any] = {}
+
+    def curate() -> str:
+        curate_config = load_curate_config(bundled_config(config.curate))
+        decontamination = dataclasses.replace(
+            curate_config.decontamination,
+            benchmarks=(*curate_config.decontamination.benchmarks, _sample(config.benchmark)),
+        )
+        curate_config = dataclasses.replace(curate_config, decontamination=decontamination)
+        stats = run_curate([_sample(config.raw_input)], str(run_dir / CURATED), curate_config, beam_args, echo=False)
+        terms = stats["accounting"]
+        return f"{terms['records_read']} documents read, {terms['kept']} kept, {terms['dropped']} dropped, " \
+               f"{terms['dead_lettered']} dead-lettered"
+
+    def tokenizer() -> str:
+        tokenizer_config = load_tokenizer_config(bundled_config(config.tokenizer))
+        card = train_tokenizer(str(run_dir / CURATED / "data"), str(run_dir / TOKENIZER), tokenizer_config)
+        return f"{card['model']['vocab_size']:,}-piece vocabulary (demo size; the default is 256,000)"
+
+    def pack() -> str:
+        manifest = run_pack([str(run_dir / CURATED / "data" / "*.parquet")], str(tokenizer_model),
+                            str(run_dir / SHARDS), load_pack_config(bundled_config(config.pack)), beam_args,
+                            echo=False)
+        train_split = manifest["splits"]["train"]
+        return f"{train_split['sequences']} sequences of {manifest['seq_len']} tokens, " \
+               f"padding {manifest['padding_fraction']:.2%}"
+
+    def pretrain() -> str:
+        overrides: dict[str, Any] = {}
+        if config.pretrain_steps is not None:
+            overrides["steps"] = config.pretrain_steps
+        train_config = load_train_config(bundled_config(config.pretrain), overrides)
+        result = train(run_dir / SHARDS, train_config, run_dir / PRETRAIN, stream=stream)
+        return _train_summary(result)
+
+    def sample() -> str:
+        lm = GemmaLM.from_pretrained(run_dir / PRETRAIN / "final", tokenizer=tokenizer_model)
+        texts = lm.generate(list(config.prompts), max_length=config.max_length)
+        samples["pretrain"] = dict(zip(config.prompts, texts, strict=True))
+        return f"{len(texts)} continuations written to {SAMPLES}"
+
+    def sft() -> str:
+        manifest = run_sft([_sample(config.sft_input)], str(tokenizer_model), str(run_dir / SFT_SHARDS),
+                           load_sft_config(bundled_config(config.sft)), beam_args, echo=False)
+        train_split = manifest["splits"]["train"]
+        return f"{train_split['sequences']} SFT sequences, {train_split['loss_tokens']} answer tokens in the loss"
+
+    def sft_train() -> str:
+        overrides: dict[str, Any] = {"model.init_from": str(run_dir / PRETRAIN / "final"), "kind": "sft",
+                                     "steps": config.sft_steps, "optimizer.learning_rate": config.sft_learning_rate,
+                                     "eval_every": 0, "checkpoint_every": config.sft_steps}
+        train_config = load_train_config(bundled_config(config.sft_train), overrides)
+        result = train(run_dir / SFT_SHARDS, train_config, run_dir / SFT, stream=stream)
+        return _train_summary(result)
+
+    def chat() -> str:
+        lm = GemmaLM.from_pretrained(run_dir / SFT / "final", tokenizer=tokenizer_model)
+        prompt = lm.encode(f"<start_of_turn>user\n{config.chat_prompt}<end_of_turn>\n<start_of_turn>model\n")
+        answer = lm.generate([prompt], max_length=len(prompt) + config.max_length)[0][len(prompt):]
+        samples["chat"] = {config.chat_prompt: lm.decode(answer)}
+        return f"chat answer written to {SAMPLES}"
+
+    def report() -> str:
+        from gemmaflow.report.build import write_report
+
+        (run_dir / TIMINGS).write_text(json.dumps({"seconds": lines.seconds}, indent=2) + "\n", encoding="utf-8")
+        write_report(run_dir, run_dir / REPORT)
+        return f"{REPORT} written"
+
+    lines.run("curate", "normalise, language, heuristics, dedupe, decontaminate, PII, classifiers", curate)
+    lines.run("tokenizer", "SentencePiece BPE with Gemma's special tokens", tokenizer)
+    lines.run("pack", "tokenize and pack with the demo mixture weights", pack)
+    lines.run("pretrain", "a small Gemma on the packed shards", pretrain)
+    lines.run("sample", "greedy continuations from the pretrained model", sample)
+    lines.run("sft", "dolly-format instructions -> Gemma chat turns with loss masks", sft)
+    lines.run("sft-train", "fine-tune the pretrained model on the SFT shards", sft_train)
+    lines.run("chat", "ask the fine-tuned model a question", chat)
+    (run_dir / SAMPLES).write_text(_samples_markdown(samples), encoding="utf-8")
+    lines.run("report", "plots of every stage", report)
+    (run_dir / INDEX).write_text(_index(lines.seconds), encoding="utf-8")
+    print(f"done in {sum(lines.seconds.values()):.0f} s: open {run_dir / REPORT}; {run_dir / INDEX} lists "
+          "every artefact", file=stream)
+    return run_dir / REPORT
+
+
+def _train_summary(result: Any) -> str:
+    parts = [f"{result.step} steps, final train loss {result.loss:.3f}"]
+    if result.eval_loss is not None:
+        parts.append(f"validation loss {result.eval_loss:.3f}")
+    return ", ".join(parts)
+
+
+def _samples_markdown(samples: dict[str, Any]) -> str:
+    lines = ["# Samples", "", "Greedy decoding; a model this small on this little text mostly echoes its data.", ""]
+    for title, key in (("Pretrained model: continuations", "pretrain"), ("Fine-tuned model: chat", "chat")):
+        lines += [f"## {title}", ""]
+        for prompt, text in samples.get(key, {}).items():
+            lines += [f"**Prompt:** `{prompt}`", "", "```", text, "```", ""]
+    return "\n".join(lines)
+
+
+def _index(seconds: dict[str, float]) -> str:
+    rows = [
+        (REPORT, "the run report: plots of every stage (open in a browser; no network needed)"),
+        (SAMPLES, "text sampled from the pretrained and the fine-tuned model"),
+        (f"{CURATED}/data/", "curated Parquet (docs/record-schema.md)"),
+        (f"{CURATED}/rejected/", "every dropped document with its stage and reason"),
+        (f"{CURATED}/dead_letter/", "unreadable input records with the reason"),
+        (f"{CURATED}/stats.json", "per-stage counts, drop reasons and timings"),
+        (f"{TOKENIZER}/tokenizer.model", "the SentencePiece model; tokenizer_card.json: settings and validation"),
+        (f"{SHARDS}/", "packed pretraining shards and manifest.json (docs/shard-format.md)"),
+        (f"{SFT_SHARDS}/", "packed SFT shards with answer-only loss masks"),
+        (f"{PRETRAIN}/", "pretraining checkpoints, metrics.jsonl and the final model (final/)"),
+        (f"{SFT}/", "fine-tuning checkpoints, metrics.jsonl and the final model (final/)"),
+        (TIMINGS, "seconds per demo step"),
+    ]
+    table = "\n".join(f"| `{path}` | {what} |" for path, what in rows)
+    timing = "\n".join(f"| {name} | {s:.1f} |" for name, s in seconds.items())
+    return (f"# gemmaflow demo run\n\n| path | what |\n|---|---|\n{table}\n\n"
+            f"## Seconds per step\n\n| step | seconds |\n|---|---:|\n{timing}\n")
+
+
+def load_demo_config(path: str | None) -> DemoConfig:
+    return load_yaml(DemoConfig, bundled_config(path or "demo.yaml"))

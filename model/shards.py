@@ -1,0 +1,240 @@
+"""The packed-shard reader: validates a shard folder (docs/shard-format.md) and serves batches by step.
+
+This is the one implementation of the format's reading side; the writers live in `pipeline/` and
+neither imports the other. Opening a split checks what the document lists under "What the reader
+checks": format and version, the tokenizer's vocabulary against the model's, `seq_len`, every
+shard's SHA-256 and row count. Rows are fetched by global sequence index one row group at a time
+(the writer keeps row groups small for exactly this), so no shard is ever read whole.
+
+Training order is a pure function of `(seed, step)`: global sample `g = step * batch_size + j` is
+drawn from epoch `g // num_sequences` at slot `g % num_sequences` of that epoch's permutation,
+itself seeded by `(seed, epoch)`. A resumed run therefore needs only its step to see the same
+batches, and no sequence repeats before every sequence has been seen once.
+"""
+
+from __future__ import annotations
+
+import bisect
+import dataclasses
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+
+FORMAT = "gemmaflow-shards"
+FORMAT_VERSIONS = (1,)
+KINDS = ("pretrain", "sft")
+COLUMNS = ("tokens", "segment_ids", "positions", "loss_mask")
+
+
+class ShardFormatError(ValueError):
+    """The folder does not hold valid shards for this model (the message says what is wrong)."""
+
+
+class ShardChecksumError(ShardFormatError):
+    """A shard's bytes do not match the SHA-256 in the manifest."""
+
+    def __init__(self, path: Path, expected: str, actual: str) -> None:
+        super().__init__(f"{path}: SHA-256 {actual} does not match the manifest's {expected}")
+        self.path = path
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardInfo:
+    path: str  # relative to the folder holding manifest.json
+    sequences: int
+    sha256: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Manifest:
+    """The fields of manifest.json the reader relies on (the rest is kept in `raw`)."""
+
+    kind: str
+    seq_len: int
+    row_group_size: int
+    vocab_size: int
+    pad_id: int
+    eos_id: int
+    bos_id: int
+    tokenizer_sha256: str
+    splits: dict[str, tuple[ShardInfo, ...]]
+    raw: dict
+
+    @classmethod
+    def load(cls, directory: str | Path) -> Manifest:
+        path = Path(directory) / "manifest.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ShardFormatError(f"{path} not found: not a shard folder") from None
+        except json.JSONDecodeError as exc:
+            raise ShardFormatError(f"{path} is not valid JSON: {exc}") from None
+        if data.get("format") != FORMAT or data.get("format_version") not in FORMAT_VERSIONS:
+            raise ShardFormatError(f"{path}: format {data.get('format')!r} version {data.get('format_version')!r}; "
+                                   f"this reader knows {FORMAT!r} versions {list(FORMAT_VERSIONS)}")
+        tokenizer = data.get("tokenizer") or {}
+        for name, value in (("seq_len", data.get("seq_len")), ("tokenizer.vocab_size", tokenizer.get("vocab_size"))):
+            if not isinstance(value, int) or value <= 0:
+                raise ShardFormatError(f"{path}: {name} must be a positive integer, got {value!r}")
+        kind = data.get("kind", "pretrain")
+        if kind not in KINDS:
+            raise ShardFormatError(f"{path}: unknown kind {kind!r}; expected one of {list(KINDS)}")
+        try:
+            splits = {name: tuple(ShardInfo(s["path"], int(s["sequences"]), s["sha256"]) for s in split["shards"])
+                      for name, split in data.get("splits", {}).items()}
+        except (KeyError, TypeError) as exc:
+            raise ShardFormatError(f"{path}: malformed shard entry ({exc!r})") from None
+        return cls(kind=kind, seq_len=data["seq_len"], row_group_size=int(data.get("row_group_size", 64)),
+                   vocab_size=tokenizer["vocab_size"], pad_id=int(tokenizer.get("pad_id", 0)),
+                   eos_id=int(tokenizer.get("eos_id", 1)), bos_id=int(tokenizer.get("bos_id", 2)),
+                   tokenizer_sha256=str(tokenizer.get("sha256", "")), splits=splits, raw=data)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def training_arrays(rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Shard rows [B, T] -> what the model trains on: inputs, positions, segment_ids, targets, mask.
+
+    Per the format, the target of slot i is the token at i+1 when that token is a training target
+    (`loss_mask[i+1]`) of the same segment; the last slot of a row has no target. `mask` is float32
+    so it can weight the loss directly.
+    """
+    tokens, segments = rows["tokens"], rows["segment_ids"]
+    targets = np.zeros_like(tokens)
+    targets[:, :-1] = tokens[:, 1:]
+    mask = np.zeros(tokens.shape, np.float32)
+    mask[:, :-1] = (rows["loss_mask"][:, 1:] != 0) & (segments[:, 1:] == segments[:, :-1]) & (segments[:, :-1] != 0)
+    return {"inputs": tokens, "positions": rows["positions"], "segment_ids": segments, "targets": targets,
+            "mask": mask}
+
+
+class ShardReader:
+    """One split of a shard folder, validated on open, read by global sequence index.
+
+    `vocab_size` is the model's embedding rows (at least the tokenizer's vocabulary); `seq_len`,
+    when given, must equal the manifest's. `verify_checksums` hashes every shard once at open.
+    """
+
+    def __init__(self, directory: str | Path, split: str, *, vocab_size: int, seq_len: int | None = None,
+                 verify_checksums: bool = True) -> None:
+        self.directory = Path(directory)
+        self.manifest = manifest = Manifest.load(self.directory)
+        self.split = split
+        if split not in manifest.splits:
+            raise ShardFormatError(f"{self.directory}: no split {split!r} (has {sorted(manifest.splits)})")
+        if vocab_size < manifest.vocab_size:
+            raise ShardFormatError(f"{self.directory}: tokenizer vocabulary {manifest.vocab_size} does not fit the "
+                                   f"model's {vocab_size} embedding rows")
+        if seq_len is not None and seq_len != manifest.seq_len:
+            raise ShardFormatError(f"{self.directory}: shards hold {manifest.seq_len}-token sequences, "
+                                   f"the caller asked for {seq_len}")
+        self.seq_len = manifest.seq_len
+        self._paths: list[Path] = []
+        self._files: list[pq.ParquetFile] = []
+        self._row_group_starts: list[list[int]] = []  # per shard: first row of each row group
+        starts = [0]
+        for info in manifest.splits[split]:
+            path = self.directory / info.path
+            if not path.is_file():
+                raise ShardFormatError(f"{path}: listed in the manifest but missing")
+            if verify_checksums and (actual := file_sha256(path)) != info.sha256:
+                raise ShardChecksumError(path, info.sha256, actual)
+            parquet = pq.ParquetFile(path)
+            if parquet.metadata.num_rows != info.sequences:
+                raise ShardFormatError(f"{path}: {parquet.metadata.num_rows} rows, the manifest says {info.sequences}")
+            missing = sorted(set(COLUMNS) - set(parquet.schema_arrow.names))
+            if missing:
+                raise ShardFormatError(f"{path}: missing columns {missing}")
+            sizes = [parquet.metadata.row_group(g).num_rows for g in range(parquet.num_row_groups)]
+            self._paths.append(path)
+            self._files.append(parquet)
+            self._row_group_starts.append(np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int).tolist())
+            starts.append(starts[-1] + info.sequences)
+        self._shard_starts = starts  # global index of each shard's first row, then the total
+
+    def __len__(self) -> int:
+        return self._shard_starts[-1]
+
+    def read(self, indices: Sequence[int]) -> dict[str, np.ndarray]:
+        """Rows at the given global indices, in that order: a dict of [len(indices), seq_len] arrays.
+
+        Each needed row group is read once however many of the indices fall in it.
+        """
+        located: dict[tuple[int, int], list[tuple[int, int]]] = {}  # (shard, group) -> [(out row, row in group)]
+        for out_row, index in enumerate(indices):
+            if not 0 <= index < len(self):
+                raise IndexError(f"sequence {index} out of range for {len(self)} sequences")
+            shard = bisect.bisect_right(self._shard_starts, index) - 1
+            row = index - self._shard_starts[shard]
+            group = bisect.bisect_right(self._row_group_starts[shard], row) - 1
+            located.setdefault((shard, group), []).append((out_row, row - self._row_group_starts[shard][group]))
+        out = {name: np.empty((len(indices), self.seq_len), np.int32) for name in COLUMNS}
+        for (shard, group), wanted in located.items():
+            table = self._files[shard].read_row_group(group, columns=list(COLUMNS))
+            for name in COLUMNS:
+                column = table.column(name).combine_chunks()
+                lengths = np.diff(column.offsets.to_numpy())
+                if np.any(lengths != self.seq_len):
+                    raise ShardFormatError(f"{self._paths[shard]}: row group {group} has {name} lists not of "
+                                           f"length {self.seq_len}")
+                values = column.values.to_numpy(zero_copy_only=False).reshape(-1, self.seq_len)
+                for out_row, row in wanted:
+                    out[name][out_row] = values[row]
+        return out
+
+
+class BatchOrder:
+    """Which sequences make up the batch of each step: a pure function of (seed, step).
+
+    Shuffled, each epoch is a fresh seeded permutation; unshuffled (evaluation), batches walk the
+    split in file order, wrapping around.
+    """
+
+    def __init__(self, num_sequences: int, batch_size: int, seed: int, shuffle: bool = True) -> None:
+        if num_sequences <= 0:
+            raise ShardFormatError("the split holds no sequences")
+        self.num_sequences, self.batch_size, self.seed, self.shuffle = num_sequences, batch_size, seed, shuffle
+
+    def _permutation(self, epoch: int) -> np.ndarray:
+        if not self.shuffle:
+            return np.arange(self.num_sequences)
+        return np.random.default_rng([self.seed, epoch]).permutation(self.num_sequences)
+
+    def indices(self, step: int) -> list[int]:
+        """The global sequence indices of step `step`'s batch (it may straddle two epochs)."""
+        samples = step * self.batch_size + np.arange(self.batch_size)
+        epochs, slots = np.divmod(samples, self.num_sequences)
+        permutations = {int(e): self._permutation(int(e)) for e in np.unique(epochs)}
+        return [int(permutations[int(e)][s]) for e, s in zip(epochs, slots, strict=True)]
+
+
+class ShardDataset:
+    """A split plus its order: `batch_at(step)` gives the same training arrays for the same step and seed.
+
+    The batch is `micro_batches` consecutive micro-batches (gradient accumulation). With several
+    processes (multi-host data parallelism) each reads only its contiguous block of every
+    micro-batch, the block `jax.make_array_from_process_local_data` expects from it.
+    """
+
+    def __init__(self, reader: ShardReader, batch_size: int, seed: int, shuffle: bool = True) -> None:
+        self.reader = reader
+        self.order = BatchOrder(len(reader), batch_size, seed, shuffle)
+
+    def batch_at(self, step: int, micro_batches: int = 1, process_index: int = 0,
+                 process_count: int = 1) -> dict[str, np.ndarray]:
+        """Training arrays (see `training_arrays`) of [rows, seq_len]; rows = batch_size / process_count,
+        micro-batch after micro-batch."""
+        indices = np.asarray(self.order.indices(step)).reshape(micro_batches, -1)  # [A, b]
+        block = indices.shape[1] // process_count
+        local = indices[:, process_index * block:(process_index + 1) * block]  # [A, b / processes]
+        return training_arrays(self.reader.read(local.reshape(-1).tolist()))

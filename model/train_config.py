@@ -1,0 +1,144 @@
+"""The `gemmaflow train` configuration: typed frozen dataclasses, loaded from YAML by gemmaflow/configio.py.
+
+Defaults follow GUIDE.md section 3 (MaxText's AdamW: b1 0.9, b2 0.95, eps 1e-8, weight decay 0.1,
+warmup 10% then cosine to 10% of peak, clip 1.0). Unknown keys fail before any work, naming the key.
+`configs/train-tiny.yaml` is a complete example.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from gemmaflow.configio import load_yaml
+from model.config import PRESETS, DType, GemmaConfig, preset
+
+LORA_TARGETS = ("query", "key", "value", "output", "gate", "up", "down")
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    """The architecture: a preset with optional overrides. `vocab_size` 0 takes the shards' tokenizer
+    vocabulary. `init_from` starts from a saved model (our format or a Hugging Face Gemma folder)
+    instead of fresh weights, as fine-tuning does; its architecture then wins over the preset."""
+
+    preset: str = "tiny"
+    vocab_size: int = 0
+    d_model: int | None = None
+    num_layers: int | None = None
+    num_heads: int | None = None
+    num_kv_heads: int | None = None
+    head_dim: int | None = None
+    ffw_dim: int | None = None
+    query_block: int | None = None
+    compute_dtype: Literal["float32", "bfloat16"] = "float32"  # bfloat16: bfloat16 matmuls over float32 master weights
+    init_from: str = ""
+
+    def __post_init__(self) -> None:
+        if self.preset not in PRESETS:
+            raise ValueError(f"unknown preset {self.preset!r}; choose from {sorted(PRESETS)}")
+
+    def build(self, vocab_size: int, seq_len: int) -> GemmaConfig:
+        """The GemmaConfig for shards of this vocabulary and sequence length (float32 master weights)."""
+        overrides: dict[str, Any] = {name: getattr(self, name) for name in
+                                     ("d_model", "num_layers", "num_heads", "num_kv_heads", "head_dim", "ffw_dim",
+                                      "query_block") if getattr(self, name) is not None}
+        config = preset(self.preset, vocab_size=self.vocab_size or vocab_size, dtype=DType(self.compute_dtype),
+                        param_dtype=DType.FLOAT32, **overrides)
+        return dataclasses.replace(config, max_seq_len=max(config.max_seq_len, seq_len))
+
+
+@dataclass(frozen=True)
+class OptimizerConfig:
+    """AdamW with a warmup then cosine (or warmup-stable-decay) schedule and global-norm clipping."""
+
+    learning_rate: float = 3e-4  # peak
+    schedule: Literal["cosine", "wsd", "constant"] = "cosine"
+    warmup_fraction: float = 0.1  # of `steps`, linear from 0
+    final_lr_fraction: float = 0.1  # cosine / wsd end at this fraction of the peak
+    decay_fraction: float = 0.2  # wsd: the last 20% of steps decay linearly
+    b1: float = 0.9
+    b2: float = 0.95
+    eps: float = 1e-8
+    weight_decay: float = 0.1
+    decay_norms: bool = False  # apply weight decay to RMSNorm scales
+    decay_embeddings: bool = False  # ... and to the (tied) embedding table
+    clip_norm: float = 1.0  # global gradient norm; 0 turns clipping off
+
+    def __post_init__(self) -> None:
+        if self.learning_rate <= 0:
+            raise ValueError("learning_rate must be positive")
+        for name in ("warmup_fraction", "final_lr_fraction", "decay_fraction"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1]")
+        if self.weight_decay < 0 or self.clip_norm < 0:
+            raise ValueError("weight_decay and clip_norm must be non-negative")
+
+
+@dataclass(frozen=True)
+class LoraConfig:
+    """Low-rank adapters: W + (alpha / rank) * A @ B on the named projections; the base stays frozen."""
+
+    enabled: bool = False
+    rank: int = 8
+    alpha: float = 16.0
+    targets: tuple[str, ...] = ("query", "value")
+
+    def __post_init__(self) -> None:
+        if self.rank < 1:
+            raise ValueError("rank must be at least 1")
+        unknown = sorted(set(self.targets) - set(LORA_TARGETS))
+        if unknown or not self.targets:
+            raise ValueError(f"targets must be a non-empty subset of {list(LORA_TARGETS)}, got {list(self.targets)}")
+
+
+@dataclass(frozen=True)
+class MeshConfig:
+    """Device mesh: `data` replicas x `fsdp` parameter shards; -1 takes the devices left over."""
+
+    data: int = -1
+    fsdp: int = 1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: ModelSection = field(default_factory=ModelSection)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    lora: LoraConfig = field(default_factory=LoraConfig)
+    mesh: MeshConfig = field(default_factory=MeshConfig)
+    kind: Literal["any", "pretrain", "sft"] = "any"  # refuse shards of the other kind
+    steps: int = 1000
+    batch_size: int = 8  # sequences per optimizer step, all hosts together
+    grad_accum_steps: int = 1  # the batch is split into this many micro-batches
+    seed: int = 0  # data order and fresh weights
+    z_loss_weight: float = 0.0  # PaLM z-loss; 1e-4 is common with bfloat16
+    loss_chunk_size: int = 1024  # tokens per chunk of the cross-entropy (model/loss.py)
+    eval_every: int = 0  # steps; 0: only at the end
+    eval_batches: int = 4  # validation batches per evaluation (fixed, in file order)
+    checkpoint_every: int = 100
+    keep_checkpoints: int = 3
+    verify_checkpoints: bool = True  # record and check SHA-256 of every checkpoint file
+    log_every: int = 1  # plain stdout lines when stdout is not a terminal (metrics.jsonl gets every step)
+    peak_tflops: float = 0.18  # the whole job's matmul peak, for MFU (GUIDE.md section 6: this 2-core CPU)
+    tokenizer: str = ""  # optional .model file: checked against the shards' tokenizer, copied into the output
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "grad_accum_steps", "eval_batches", "checkpoint_every",
+                     "keep_checkpoints", "log_every", "loss_chunk_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.batch_size % self.grad_accum_steps:
+            raise ValueError(f"batch_size {self.batch_size} must be a multiple of grad_accum_steps "
+                             f"{self.grad_accum_steps}")
+        if self.eval_every < 0 or self.z_loss_weight < 0 or self.peak_tflops <= 0:
+            raise ValueError("eval_every and z_loss_weight must be non-negative, peak_tflops positive")
+
+    @property
+    def micro_batch_size(self) -> int:
+        return self.batch_size // self.grad_accum_steps
+
+
+def load_train_config(path: str | Path | None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    return load_yaml(TrainConfig, path, overrides)

@@ -1,0 +1,53 @@
+"""The README's main job end to end, with tiny training settings: every step runs and leaves its artefact."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from gemmaflow.cli import EXIT_USER_ERROR, main
+
+
+@pytest.mark.slow
+def test_demo_runs_every_step_into_one_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run_dir = tmp_path / "demo"
+    assert main(["demo", "--output", str(run_dir), "--tiny", "4"]) == 0
+    printed = capsys.readouterr().out
+    for index, step in enumerate(["curate", "tokenizer", "pack", "pretrain", "sample", "sft", "sft-train", "chat",
+                                  "report"], start=1):
+        assert f"[{index}/9] {step}:" in printed
+
+    stats = json.loads((run_dir / "curated" / "stats.json").read_text())
+    chain = [stage["stage"] for stage in stats["stages"]]
+    for stage in ("near_dedupe", "decontaminate", "pii", "classify"):
+        assert stage in chain, f"the demo's curate step must run {stage}"
+    assert stats["accounting"]["kept"] > 0
+
+    card = json.loads((run_dir / "tokenizer" / "tokenizer_card.json").read_text())
+    assert card["model"]["vocab_size"] == 8192
+    manifest = json.loads((run_dir / "shards" / "manifest.json").read_text())
+    assert manifest["seq_len"] == 256 and set(manifest["mixture"]["weights"]) == {"web", "code", "math"}
+    sft_manifest = json.loads((run_dir / "sft_shards" / "manifest.json").read_text())
+    assert sft_manifest["kind"] == "sft" and sft_manifest["splits"]["train"]["loss_tokens"] > 0
+
+    for folder, steps in (("pretrain", 4), ("sft", 2)):
+        records = [json.loads(line) for line in (run_dir / folder / "metrics.jsonl").read_text().splitlines()]
+        assert max(r.get("step", 0) for r in records) == steps
+        assert (run_dir / folder / "final").is_dir()
+
+    samples = (run_dir / "samples.md").read_text()
+    assert "What is a Python dictionary?" in samples and "def main(" in samples
+    html = (run_dir / "report.html").read_text()
+    assert html.count("<svg") >= 10
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", html), "the report must not reach the network"
+    index = (run_dir / "INDEX.md").read_text()
+    assert "report.html" in index and "tokenizer/tokenizer.model" in index
+
+
+def test_demo_refuses_to_mix_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "old.txt").write_text("an earlier run")
+    assert main(["demo", "--output", str(tmp_path), "--tiny", "2"]) == EXIT_USER_ERROR
+    assert "--overwrite" in capsys.readouterr().err

@@ -1,0 +1,73 @@
+"""Packed shards written for tests straight from docs/shard-format.md (no `pipeline` import).
+
+The documents are counting sequences (start, start + stride, ... modulo the vocabulary), so a tiny
+model can learn them within a few dozen steps: the loss falls well below log(vocab).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+FIRST_TOKEN = 10  # ids below this are reserved (pad 0, eos 1, bos 2, ...)
+
+
+def packed_rows(num_rows: int, seq_len: int, vocab_size: int, seed: int, sft: bool = False) -> dict[str, np.ndarray]:
+    """Rows of 1-3 counting documents each, then padding. For SFT the first half of each document
+    is the "prompt" (loss_mask 0)."""
+    rng = np.random.default_rng(seed)
+    columns = {name: np.zeros((num_rows, seq_len), np.int32) for name in ("tokens", "segment_ids", "positions")}
+    columns["loss_mask"] = np.zeros((num_rows, seq_len), np.uint8)
+    span = vocab_size - FIRST_TOKEN
+    for row in range(num_rows):
+        cursor = 0
+        for segment in range(1, rng.integers(1, 4) + 1):
+            length = min(int(rng.integers(seq_len // 4, seq_len // 2)), seq_len - cursor)
+            if length < 2:
+                break
+            start, stride = rng.integers(0, span), rng.integers(1, 4)
+            doc = slice(cursor, cursor + length)
+            columns["tokens"][row, doc] = FIRST_TOKEN + (start + stride * np.arange(length)) % span
+            columns["segment_ids"][row, doc] = segment
+            columns["positions"][row, doc] = np.arange(length)
+            columns["loss_mask"][row, doc] = 1
+            if sft:
+                columns["loss_mask"][row, cursor:cursor + length // 2] = 0
+            cursor += length
+    return columns
+
+
+def write_shards(out: Path, *, seq_len: int = 64, vocab_size: int = 128, train_rows: tuple[int, ...] = (20, 12),
+                 validation_rows: int = 8, row_group_size: int = 4, seed: int = 0, sft: bool = False) -> Path:
+    """A shard folder as `gemmaflow pack` writes it: train/ and validation/ shards and manifest.json."""
+    out.mkdir(parents=True, exist_ok=True)
+    splits = {}
+    for offset, split, counts in ((0, "train", train_rows),
+                                  (500, "validation", (validation_rows,) if validation_rows else ())):
+        shards = []
+        for index, rows in enumerate(counts):
+            data = packed_rows(rows, seq_len, vocab_size, seed=seed * 1000 + offset + index, sft=sft)
+            table = pa.table({
+                "tokens": pa.array(list(data["tokens"]), pa.list_(pa.int32())),
+                "segment_ids": pa.array(list(data["segment_ids"]), pa.list_(pa.int32())),
+                "positions": pa.array(list(data["positions"]), pa.list_(pa.int32())),
+                "loss_mask": pa.array(list(data["loss_mask"]), pa.list_(pa.uint8())),
+            })
+            relative = f"{split}/shard-{index:05d}-of-{len(counts):05d}.parquet"
+            (out / split).mkdir(exist_ok=True)
+            pq.write_table(table, out / relative, row_group_size=row_group_size)
+            shards.append({"path": relative, "sequences": rows, "tokens": rows * seq_len,
+                           "non_pad_tokens": int((data["segment_ids"] > 0).sum()),
+                           "sha256": hashlib.sha256((out / relative).read_bytes()).hexdigest()})
+        splits[split] = {"sequences": sum(counts), "shards": shards}
+    manifest = {"format": "gemmaflow-shards", "format_version": 1, "kind": "sft" if sft else "pretrain",
+                "seq_len": seq_len, "row_group_size": row_group_size,
+                "tokenizer": {"sha256": "", "vocab_size": vocab_size, "pad_id": 0, "eos_id": 1, "bos_id": 2},
+                "splits": splits}
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return out

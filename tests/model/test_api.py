@@ -1,0 +1,76 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from model import GemmaLM
+from model.checkpoint import CheckpointError
+from model.scoring import score
+
+TEXT = ("the quick brown fox jumps over the lazy dog. " * 3 + "pack my box with five dozen liquor jugs. " * 3) * 20
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tmp_path_factory):
+    import sentencepiece
+
+    folder = tmp_path_factory.mktemp("tokenizer")
+    (folder / "text.txt").write_text(TEXT.replace(". ", ".\n"))
+    sentencepiece.SentencePieceTrainer.train(
+        input=str(folder / "text.txt"), model_prefix=str(folder / "sp"), vocab_size=60, model_type="bpe",
+        pad_id=0, eos_id=1, bos_id=2, unk_id=3, byte_fallback=False, minloglevel=2)
+    return folder / "sp.model"
+
+
+@pytest.fixture(scope="module")
+def lm(tokenizer):
+    return GemmaLM.from_preset("tiny", vocab_size=64, seed=1, tokenizer=tokenizer, num_layers=1)
+
+
+TOKENS = np.random.default_rng(0).integers(3, 64, (2, 7)).astype(np.int32)
+
+
+def test_native_save_and_load_round_trip_exactly_with_the_tokenizer(lm, tmp_path):
+    lm.save_pretrained(tmp_path / "native")
+    again = GemmaLM.from_pretrained(tmp_path / "native")
+    assert again.config == lm.config and again.tokenizer is not None
+    for a, b in zip(jax.tree.leaves(again.params), jax.tree.leaves(lm.params), strict=True):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_hf_export_loads_back_with_the_same_logits(lm, tmp_path):
+    lm.save_pretrained(tmp_path / "hf", format="hf")
+    assert (tmp_path / "hf" / "model.safetensors").is_file() and (tmp_path / "hf" / "tokenizer.model").is_file()
+    again = GemmaLM.from_pretrained(tmp_path / "hf")
+    np.testing.assert_allclose(again.score(TOKENS), lm.score(TOKENS), atol=1e-6)
+
+
+def test_a_dtype_casts_weights_and_compute(lm, tmp_path):
+    lm.save_pretrained(tmp_path / "native")
+    half = GemmaLM.from_pretrained(tmp_path / "native", dtype="bfloat16")
+    assert half.config.dtype.value == "bfloat16" and half.config.param_dtype.value == "bfloat16"
+    assert {leaf.dtype for leaf in jax.tree.leaves(half.params)} == {jnp.dtype(jnp.bfloat16)}
+    assert {leaf.dtype for leaf in jax.tree.leaves(lm.params)} == {jnp.dtype(jnp.float32)}
+
+
+def test_score_is_model_scoring(lm):
+    targets = np.roll(TOKENS, -1, axis=1)
+    expected = score(lm.params, lm.config, TOKENS, scoring_mode="loss", target_ids=targets)
+    np.testing.assert_array_equal(lm.score(TOKENS, scoring_mode="loss", target_ids=targets), expected)
+
+
+@pytest.mark.slow
+def test_generate_takes_strings_or_token_ids(lm):
+    texts = lm.generate(["the quick brown", "pack my"], max_length=12)
+    assert [t.startswith(p) for t, p in zip(texts, ["the quick brown", "pack my"], strict=True)] == [True, True]
+    single = lm.generate("the quick brown", max_length=12)
+    assert single == texts[0]  # a batch generates what each prompt would alone
+    ids = lm.encode("the quick brown")
+    assert ids[0] == 2  # one BOS
+    out = lm.generate([ids], max_length=12)[0]
+    assert out[: len(ids)] == ids and lm.decode(out) == single
+
+
+def test_unknown_folders_are_refused(tmp_path):
+    with pytest.raises(CheckpointError, match="not a gemmaflow model"):
+        GemmaLM.from_pretrained(tmp_path)

@@ -1,0 +1,74 @@
+"""Classifier config is validated before anything runs: model files, labels, actions."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+import pytest
+import yaml
+
+from gemmaflow.configio import ConfigError
+from pipeline.config import ClassifierEntry, ClassifyConfig, CurateConfig, load_curate_config
+from pipeline.curate import StagePlan
+from pipeline.stages.classify import Classify
+from tests.classifiers.synthetic import train_small
+
+
+@pytest.fixture(scope="module")
+def quality_path(tmp_path_factory) -> str:
+    return str(train_small(tmp_path_factory.mktemp("cfg-models"), "quality", ["good", "junk"], n_per_label=60))
+
+
+def write_config(tmp_path, classifiers: list[dict]) -> str:
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"classify": {"enabled": True, "classifiers": classifiers}}))
+    return str(path)
+
+
+def test_missing_model_fails_when_the_config_loads(tmp_path):
+    path = write_config(tmp_path, [{"name": "q", "model_path": str(tmp_path / "none.ftz"), "label": "good"}])
+    with pytest.raises(ConfigError, match=r"classifier model not found: .*none\.ftz"):
+        load_curate_config(path)
+
+
+def test_file_that_is_not_fasttext_fails_when_the_config_loads(tmp_path):
+    (tmp_path / "m.bin").write_text("hello")
+    with pytest.raises(ConfigError, match="not a fastText model"):
+        load_curate_config(write_config(tmp_path, [{"name": "q", "model_path": str(tmp_path / "m.bin")}]))
+
+
+def test_label_absent_from_the_model_is_rejected(tmp_path, quality_path):
+    with pytest.raises(ConfigError, match="label 'toxic' is not in the model"):
+        load_curate_config(write_config(tmp_path, [{"name": "q", "model_path": quality_path, "label": "toxic",
+                                                    "action": "drop"}]))  # fmt: skip
+    with pytest.raises(ConfigError, match="write_domain needs domain labels"):
+        load_curate_config(write_config(tmp_path, [{"name": "q", "model_path": quality_path, "write_domain": True}]))
+
+
+def test_entry_rules(quality_path):
+    with pytest.raises(ValueError, match="needs a label"):
+        ClassifierEntry("q", quality_path, action="drop")
+    with pytest.raises(ValueError, match="threshold"):
+        ClassifierEntry("q", quality_path, threshold=1.5)
+    with pytest.raises(ValueError, match="unknown domain"):
+        ClassifierEntry("q", quality_path, domains=("prose",))
+    with pytest.raises(ValueError, match="leave label empty"):
+        ClassifierEntry("q", quality_path, label="good", write_domain=True)
+    with pytest.raises(ValueError, match="used twice"):
+        ClassifyConfig(classifiers=(ClassifierEntry("q", quality_path), ClassifierEntry("q", quality_path)))
+
+
+def test_bad_path_fails_at_pipeline_construction_even_if_config_skipped_checks(tmp_path):
+    config = ClassifyConfig(enabled=False, classifiers=(ClassifierEntry("q", str(tmp_path / "gone.bin")),))
+    with pytest.raises(ValueError, match="classifier model not found"), beam.Pipeline() as p:
+        _ = p | beam.Create([]) | Classify(config)
+
+
+def test_stage_plan_runs_classify_after_heuristics(quality_path):
+    import dataclasses
+
+    config = dataclasses.replace(CurateConfig(), classify=ClassifyConfig(
+        enabled=True, classifiers=(ClassifierEntry("q", quality_path, label="good", action="keep-only"),)))  # fmt: skip
+    chain = StagePlan.from_config(config).chain
+    assert chain.index("classify") == chain.index("heuristics") + 1
+    off = dataclasses.replace(config, classify=ClassifyConfig(enabled=False))
+    assert "classify" not in StagePlan.from_config(off).chain

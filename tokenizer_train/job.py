@@ -1,0 +1,110 @@
+"""The tokenizer job: sample curated Parquet, train, validate, write the model, vocabulary and card.
+
+Output folder (local or any fsspec URL):
+  tokenizer.model       the SentencePiece model proto
+  tokenizer.vocab       piece<TAB>score per id
+  tokenizer_card.json   settings, trainer arguments, sample stats, vocabulary estimate, the validation
+                        report, timings and the model's SHA-256
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from gemmaflow.configio import fingerprint, to_dict
+from tokenizer_train.config import CORE_PIECES, TokenizerConfig
+from tokenizer_train.report import validation_report
+from tokenizer_train.sample import Sample, sample_corpus
+from tokenizer_train.train import VocabularyEstimate, estimate_vocabulary, train_model, vocab_file_text
+
+CARD_FORMAT = "gemmaflow-tokenizer-card/1"
+OUTPUT_FILES = ("tokenizer.model", "tokenizer.vocab", "tokenizer_card.json")
+
+
+class OutputExistsError(FileExistsError):
+    """The output folder already holds a tokenizer and overwriting was not asked for."""
+
+
+def _special_tokens(config: TokenizerConfig) -> list[dict[str, Any]]:
+    trainer = config.trainer
+    core = zip(CORE_PIECES, (trainer.pad_id, trainer.eos_id, trainer.bos_id, trainer.unk_id), strict=True)
+    tokens = [{"piece": piece, "id": token_id, "kind": "core"} for piece, token_id in core]
+    tokens += [{"piece": t.piece, "id": t.id, "kind": t.kind} for t in trainer.special_tokens]
+    return sorted(tokens, key=lambda t: t["id"])
+
+
+def _sample_and_train(
+    input_url: str, train_path: Path, config: TokenizerConfig
+) -> tuple[bytes, dict[str, Any], Sample, VocabularyEstimate, dict[str, float]]:
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    sample = sample_corpus(input_url, train_path, config.sample, config.trainer.max_sentence_length)
+    seconds["sample"] = time.perf_counter() - start
+    start = time.perf_counter()
+    estimate = estimate_vocabulary(train_path, config.trainer, stop_above=config.trainer.vocab_size)
+    seconds["vocabulary_estimate"] = time.perf_counter() - start
+    start = time.perf_counter()
+    model, arguments = train_model(train_path, config.trainer, config.sample.seed, estimate)
+    seconds["train"] = time.perf_counter() - start
+    return model, arguments, sample, estimate, seconds
+
+
+def train_tokenizer(
+    input_url: str, out_url: str, config: TokenizerConfig, overwrite: bool = False, keep_text_in: str | None = None
+) -> dict[str, Any]:
+    """Run the whole job and return the card (also written to `out_url`). The training text goes to a
+    temporary folder that is removed afterwards, or to `keep_text_in`/train.txt, which is kept."""
+    import fsspec
+    import sentencepiece
+
+    fs, out_root = fsspec.core.url_to_fs(out_url)
+    out_root = out_root.rstrip("/")
+    existing = [name for name in OUTPUT_FILES if fs.exists(f"{out_root}/{name}")]
+    if existing and not overwrite:
+        raise OutputExistsError(f"{out_url} already holds {', '.join(existing)}; pass --overwrite to replace it")
+    with contextlib.ExitStack() as stack:
+        if keep_text_in is None:
+            text_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gemmaflow-tokenizer-")))
+        else:
+            text_dir = Path(keep_text_in)
+            text_dir.mkdir(parents=True, exist_ok=True)
+        model, arguments, sample, estimate, seconds = _sample_and_train(input_url, text_dir / "train.txt", config)
+    start = time.perf_counter()
+    report = validation_report(model, sample.heldout, config.report_longest_pieces, config.trainer.threads)
+    seconds["report"] = time.perf_counter() - start
+    arguments = {k: v for k, v in arguments.items() if k != "input"}
+    card = {
+        "format": CARD_FORMAT,
+        "model": {
+            "file": "tokenizer.model",
+            "sha256": hashlib.sha256(model).hexdigest(),
+            "bytes": len(model),
+            "vocab_size": report["vocabulary"]["size"],
+            "special_tokens": _special_tokens(config),
+        },
+        "input": input_url,
+        "config": to_dict(config),
+        "config_fingerprint": fingerprint(config),
+        "sentencepiece_version": sentencepiece.__version__,
+        "trainer_arguments": arguments,
+        "sample": sample.stats,
+        "vocabulary_estimate": dataclasses.asdict(estimate),
+        "report": report,
+        "seconds": {k: round(v, 3) for k, v in seconds.items()},
+    }
+    fs.makedirs(out_root, exist_ok=True)
+    with fs.open(f"{out_root}/tokenizer.model", "wb") as fh:
+        fh.write(model)
+    with fs.open(f"{out_root}/tokenizer.vocab", "w", encoding="utf-8") as fh:
+        fh.write(vocab_file_text(model))
+    with fs.open(f"{out_root}/tokenizer_card.json", "w", encoding="utf-8") as fh:
+        json.dump(card, fh, indent=2, ensure_ascii=False)
+        fh.write("\n")
+    return card
