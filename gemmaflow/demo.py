@@ -18,6 +18,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
 
+from gemmaflow.commands.common import sample_path
 from gemmaflow.configio import load_yaml
 
 # Where each artefact lands inside the run folder; the report reads the same names.
@@ -67,9 +68,8 @@ def bundled_config(name: str) -> str:
 
 
 def _sample(name: str) -> str:
-    if Path(name).is_file():
-        return name
-    return str(resources.files("gemmaflow.sample").joinpath(name))
+    """`name` itself when it is a file, else the bundled sample file of that name."""
+    return name if Path(name).is_file() else sample_path(name)
 
 
 class StageLines:

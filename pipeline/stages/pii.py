@@ -11,12 +11,15 @@ found is ever logged, counted by value or written to any sink.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import apache_beam as beam
 
 from pipeline.config import PiiConfig
-from pipeline.pii.scrubber import PiiScrubber
 from pipeline.stages.base import BatchedDocumentStageDoFn, Document, Verdict, stage_outputs
+
+if TYPE_CHECKING:
+    from pipeline.pii.scrubber import PiiScrubber
 
 STAGE = "pii"
 # Rows bound for the rejected sink are scrubbed too, counted under their own name: they are outside
@@ -31,7 +34,10 @@ class _ScrubPiiDoFn(BatchedDocumentStageDoFn):
         self.scrubber: PiiScrubber | None = None
 
     def setup(self) -> None:
-        # Loaded once per worker process, never pickled with the DoFn.
+        # Loaded once per worker process, never pickled with the DoFn; imported here because presidio
+        # and spaCy take seconds to import, which building the pipeline graph should not pay.
+        from pipeline.pii.scrubber import PiiScrubber
+
         self.scrubber = PiiScrubber(self.config)
 
     def judge_batch(self, docs: Sequence[Document]) -> list[Verdict]:
