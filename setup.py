@@ -6,9 +6,28 @@ worker needs (configs, sample data, small models) is package data.
 
 from pathlib import Path
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, setup
 
-ROOM_PACKAGES = ["pipeline", "classifiers", "tokenizer_train", "model", "gemmaflow"]
+# The rooms stay folders at the top of the repository and install as subpackages of `gemmaflow`, so
+# nothing generic (`pipeline`, `model`) lands in site-packages.
+ROOMS = ("pipeline", "classifiers", "tokenizer_train", "model")
+# Folders that hold data files only (no modules) are listed as packages too, so setuptools installs
+# their files as package data instead of warning about them.
+DATA_FOLDERS = {"gemmaflow.configs": "configs"}
+
+
+def gemmaflow_packages() -> tuple[list[str], dict[str, str]]:
+    """Every package of the command layer and the rooms, and where each room's folder is."""
+    packages = find_namespace_packages(include=["gemmaflow", "gemmaflow.*"], exclude=["*.__pycache__"])
+    package_dir = dict(DATA_FOLDERS)
+    for room in ROOMS:
+        package_dir[f"gemmaflow.{room}"] = room
+        packages.append(f"gemmaflow.{room}")
+        packages += [f"gemmaflow.{room}.{sub}" for sub in find_namespace_packages(where=room, exclude=["*__pycache__*"])]
+    return [*packages, *DATA_FOLDERS], package_dir
+
+
+PACKAGES, PACKAGE_DIR = gemmaflow_packages()
 
 setup(
     name="gemmaflow",
@@ -18,12 +37,12 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=[*find_packages(include=[f"{p}*" for p in ROOM_PACKAGES]), "gemmaflow.configs"],
-    package_dir={"gemmaflow.configs": "configs"},
+    packages=PACKAGES,
+    package_dir=PACKAGE_DIR,
     package_data={
         "gemmaflow.configs": ["*.yaml"],
         "gemmaflow.sample": ["*.gz", "*.jsonl", "*.md"],
-        "classifiers": ["models/*.ftz", "models/*.json"],  # the shipped domain and quality models
+        "gemmaflow.classifiers.models": ["*.ftz", "*.json"],  # the shipped domain and quality models
     },
     include_package_data=True,
     # Lower bounds: the oldest versions the code uses features of; upper bounds: the next major (or

@@ -29,18 +29,17 @@ import apache_beam as beam
 from side_by_side import REPO, zst_jsonl
 
 sys.path.insert(0, str(REPO / "scripts"))
+from gemmaflow.classifiers.card import card_path, read_card
+from gemmaflow.classifiers.model import SHIPPED_MODELS, shipped_model_path
+from gemmaflow.classifiers.split import is_validation
+from gemmaflow.pipeline.classify import DocumentClassifiers
+from gemmaflow.pipeline.config import ClassifyConfig, DomainConfig, NormaliseConfig
+from gemmaflow.pipeline.domain import detect_domain
+from gemmaflow.pipeline.normalise import normalise_text
+from gemmaflow.pipeline.records import document_from_record
+from gemmaflow.pipeline.stages.base import KEPT
+from gemmaflow.pipeline.stages.classify import Classify
 from train_shipped_classifiers import split_group
-
-from classifiers.card import card_path, read_card
-from classifiers.model import SHIPPED_MODELS, shipped_model_path
-from classifiers.split import is_validation
-from pipeline.classify import DocumentClassifiers
-from pipeline.config import ClassifyConfig, DomainConfig, NormaliseConfig
-from pipeline.domain import detect_domain
-from pipeline.normalise import normalise_text
-from pipeline.records import document_from_record
-from pipeline.stages.base import KEPT
-from pipeline.stages.classify import Classify
 
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpus" / "dev"
 

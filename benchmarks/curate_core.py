@@ -51,8 +51,8 @@ def write_input_sample(corpus: Path, limit: int | None, folder: Path) -> tuple[P
 
 def run_gemmaflow(input_path: Path, output: Path, beam_args: list[str]) -> dict:
     """One curate run in this process; CPU time covers every Beam thread of the in-process runner."""
-    from pipeline.config import CurateConfig
-    from pipeline.curate import run_curate
+    from gemmaflow.pipeline.config import CurateConfig
+    from gemmaflow.pipeline.curate import run_curate
 
     cpu0, wall0 = time.process_time(), time.perf_counter()
     stats = run_curate([str(input_path)], str(output), CurateConfig(), beam_args, overwrite=True, echo=True)

@@ -26,12 +26,11 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-from model.config import preset
-from model.gemma import Gemma, init_params
-from model.loss import cross_entropy
-from model.train import _summed_loss
-from model.train_config import TrainConfig
+from gemmaflow.model.config import preset
+from gemmaflow.model.gemma import Gemma, init_params
+from gemmaflow.model.loss import cross_entropy
+from gemmaflow.model.train import _summed_loss
+from gemmaflow.model.train_config import TrainConfig
 
 
 def step_functions(vocab_size: int, seq_len: int, chunk_size: int):

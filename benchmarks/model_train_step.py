@@ -31,10 +31,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-
-from model.config import GemmaConfig, preset
-from model.gemma import Gemma, init_params, train_flops_per_token
-from model.loss import chunked_cross_entropy, cross_entropy
+from gemmaflow.model.config import GemmaConfig, preset
+from gemmaflow.model.gemma import Gemma, init_params, train_flops_per_token
+from gemmaflow.model.loss import chunked_cross_entropy, cross_entropy
 
 # AdamW as MaxText's defaults (GUIDE.md section 3), identical on both sides.
 LEARNING_RATE, B1, B2, EPS, WEIGHT_DECAY = 1e-4, 0.9, 0.95, 1e-8, 0.1

@@ -39,17 +39,16 @@ from typing import Any
 
 import apache_beam as beam
 from datasketch import MinHash
+from gemmaflow.pipeline.config import DomainConfig, NearDedupeConfig, NormaliseConfig
+from gemmaflow.pipeline.domain import detect_domain
+from gemmaflow.pipeline.minhash import permutations, shingle_hashes, signature
+from gemmaflow.pipeline.normalise import normalise_text
+from gemmaflow.pipeline.records import document_from_record
+from gemmaflow.pipeline.shingles import words
+from gemmaflow.pipeline.stages.base import REJECTED, STATS
+from gemmaflow.pipeline.stages.near_dedupe import NearDedupe
+from gemmaflow.pipeline.stats import merge_parts
 from side_by_side import REPO, run_datatrove, zst_jsonl
-
-from pipeline.config import DomainConfig, NearDedupeConfig, NormaliseConfig
-from pipeline.domain import detect_domain
-from pipeline.minhash import permutations, shingle_hashes, signature
-from pipeline.normalise import normalise_text
-from pipeline.records import document_from_record
-from pipeline.shingles import words
-from pipeline.stages.base import REJECTED, STATS
-from pipeline.stages.near_dedupe import NearDedupe
-from pipeline.stats import merge_parts
 
 DEFAULT_CORPUS = REPO.parent / "shared" / "corpus" / "dev"
 DATASKETCH_SAMPLE = 1000  # documents fed to datasketch's update_batch (about 1 ms each)

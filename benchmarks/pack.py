@@ -112,9 +112,9 @@ def core_loop(curated: Path, model: Path, limit: int | None, seq_len: int, windo
     """
     import time
 
-    from pipeline.packing import PackItem, pack_window
-    from pipeline.shards_write import parquet_bytes, rows_to_table
-    from pipeline.tokenize import encode_documents, load_processor
+    from gemmaflow.pipeline.packing import PackItem, pack_window
+    from gemmaflow.pipeline.shards_write import parquet_bytes, rows_to_table
+    from gemmaflow.pipeline.tokenize import encode_documents, load_processor
 
     processor = load_processor(model.read_bytes())
     cpu0 = time.process_time()
@@ -155,9 +155,8 @@ def beam_end_to_end(curated: Path, model: Path, seq_len: int, limit: int | None,
 
     import pyarrow as pa
     import pyarrow.parquet as pq
-
-    from pipeline.pack_config import PackConfig, PackingConfig
-    from pipeline.stages.pack import run_pack
+    from gemmaflow.pipeline.pack_config import PackConfig, PackingConfig
+    from gemmaflow.pipeline.stages.pack import run_pack
 
     with tempfile.TemporaryDirectory() as tmp:
         inputs = str(curated / "data" / "*.parquet")

@@ -53,8 +53,8 @@ def subset(docs: list[dict], n: int) -> list[dict]:
 
 def run_gemmaflow(docs: list[dict], with_ner: bool) -> tuple[list[str], float, dict[str, Any]]:
     """Outputs, CPU seconds of scrub_batch (model load excluded) and load facts."""
-    from pipeline.config import PiiConfig
-    from pipeline.pii.scrubber import PiiScrubber
+    from gemmaflow.pipeline.config import PiiConfig
+    from gemmaflow.pipeline.pii.scrubber import PiiScrubber
 
     started = time.process_time()
     scrubber = PiiScrubber(PiiConfig() if with_ner else PiiConfig(ner_models=()))

@@ -80,10 +80,9 @@ def write_jsonl(docs: list[dict], path: Path) -> None:
 def evaluate(model_dir: Path, eval_shards: Path, train_config: Any, batches: int) -> tuple[float, int]:
     """Mean cross-entropy per target token of the model in `model_dir` over the evaluation shards."""
     import jax.numpy as jnp
-
-    from model.api import GemmaLM
-    from model.shards import ShardDataset, ShardReader
-    from model.train import make_eval_step
+    from gemmaflow.model.api import GemmaLM
+    from gemmaflow.model.shards import ShardDataset, ShardReader
+    from gemmaflow.model.train import make_eval_step
 
     lm = GemmaLM.from_pretrained(model_dir)
     reader = ShardReader(eval_shards, "train", vocab_size=lm.config.vocab_size)
@@ -107,14 +106,14 @@ def main() -> None:
     parser.add_argument("--train-config", default=str(REPO / "configs" / "train-raw-vs-curated.yaml"))
     args = parser.parse_args()
 
-    from model.train import train
-    from model.train_config import load_train_config
-    from pipeline.config import load_curate_config
-    from pipeline.curate import run_curate
-    from pipeline.pack_config import load_pack_config
-    from pipeline.stages.pack import run_pack
-    from tokenizer_train.config import load_tokenizer_config
-    from tokenizer_train.job import train_tokenizer
+    from gemmaflow.model.train import train
+    from gemmaflow.model.train_config import load_train_config
+    from gemmaflow.pipeline.config import load_curate_config
+    from gemmaflow.pipeline.curate import run_curate
+    from gemmaflow.pipeline.pack_config import load_pack_config
+    from gemmaflow.pipeline.stages.pack import run_pack
+    from gemmaflow.tokenizer_train.config import load_tokenizer_config
+    from gemmaflow.tokenizer_train.job import train_tokenizer
 
     work = args.work
     work.mkdir(parents=True, exist_ok=True)

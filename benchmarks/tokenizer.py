@@ -88,8 +88,8 @@ def _run_child(args: list[str]) -> dict[str, Any]:
 
 
 def child_gemmaflow(work: Path, vocab_size: int, target_bytes: int, weights: dict[str, float]) -> dict[str, Any]:
-    from tokenizer_train.config import SampleConfig, TokenizerConfig, TrainerConfig
-    from tokenizer_train.job import train_tokenizer
+    from gemmaflow.tokenizer_train.config import SampleConfig, TokenizerConfig, TrainerConfig
+    from gemmaflow.tokenizer_train.job import train_tokenizer
 
     config = TokenizerConfig(
         sample=SampleConfig(byte_budget=target_bytes, domain_weights=weights, heldout_fraction=0.005),
@@ -181,8 +181,8 @@ def main() -> None:
         print(json.dumps(child_gemmaflow(work, args.vocab_size, target, weights)))
         return
     if args.child == "tokenizers":
-        from tokenizer_train.config import TrainerConfig
-        from tokenizer_train.train import fixed_pieces
+        from gemmaflow.tokenizer_train.config import TrainerConfig
+        from gemmaflow.tokenizer_train.train import fixed_pieces
 
         specials = 4 + len(fixed_pieces(TrainerConfig()))
         print(json.dumps(child_hf(work, args.vocab_size, specials)))

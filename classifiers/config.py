@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from classifiers.preprocess import DEFAULT_MAX_CHARS
-from classifiers.split import DEFAULT_SPLIT_SEED
-from gemmaflow.configio import load_yaml
+from gemmaflow.classifiers.preprocess import DEFAULT_MAX_CHARS
+from gemmaflow.classifiers.split import DEFAULT_SPLIT_SEED
+
+from gemmaflow.core.configio import load_yaml
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from classifiers.card import ModelCard
-from classifiers.config import TrainConfig
-from classifiers.data import DataError, read_examples
-from classifiers.metrics import evaluate
-from classifiers.model import Classifier
-from classifiers.train import predict_examples, split_examples
+from gemmaflow.classifiers.card import ModelCard
+from gemmaflow.classifiers.config import TrainConfig
+from gemmaflow.classifiers.data import DataError, read_examples
+from gemmaflow.classifiers.metrics import evaluate
+from gemmaflow.classifiers.model import Classifier
+from gemmaflow.classifiers.train import predict_examples, split_examples
 
 Split = Literal["all", "train", "valid"]
 

@@ -12,9 +12,8 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
-
-from classifiers.card import ModelCard, card_path, read_card
-from classifiers.preprocess import DEFAULT_MAX_CHARS, preprocess
+from gemmaflow.classifiers.card import ModelCard, card_path, read_card
+from gemmaflow.classifiers.preprocess import DEFAULT_MAX_CHARS, preprocess
 
 LABEL_PREFIX = "__label__"
 FASTTEXT_MAGIC = 793712314  # the int32 every fastText .bin/.ftz file starts with, then the format version
@@ -30,7 +29,7 @@ def shipped_model_path(name: str) -> str:
     """Path of a model shipped inside the package (classifiers/models/<name>.ftz)."""
     if name not in SHIPPED_MODELS:
         raise ModelLoadError(f"no shipped classifier called {name!r} (shipped: {', '.join(SHIPPED_MODELS)})")
-    return str(resources.files("classifiers").joinpath("models", f"{name}.ftz"))
+    return str(resources.files("gemmaflow.classifiers").joinpath("models", f"{name}.ftz"))
 
 
 def check_model_file(path: str | Path) -> None:

@@ -22,14 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from classifiers.card import ModelCard, card_path, write_card
-from classifiers.config import TrainConfig
-from classifiers.data import DataError, Example, file_digest, read_examples
-from classifiers.metrics import choose_threshold, evaluate
-from classifiers.model import LABEL_PREFIX, Classifier
-from classifiers.preprocess import preprocess
-from classifiers.split import is_validation
+from gemmaflow.classifiers.card import ModelCard, card_path, write_card
+from gemmaflow.classifiers.config import TrainConfig
+from gemmaflow.classifiers.data import DataError, Example, file_digest, read_examples
+from gemmaflow.classifiers.metrics import choose_threshold, evaluate
+from gemmaflow.classifiers.model import LABEL_PREFIX, Classifier
+from gemmaflow.classifiers.preprocess import preprocess
+from gemmaflow.classifiers.split import is_validation
 
 # fastText argument names -> TrainConfig.fasttext fields, for recording what auto-tuning chose.
 _TUNED_ARGS = {"lr": "lr", "epoch": "epoch", "dim": "dim", "wordNgrams": "word_ngrams", "minCount": "min_count",
@@ -150,7 +149,7 @@ def train_classifier(
         positive_label=positive,
         threshold=threshold,
         fasttext={**params, "autotune_seconds": config.autotune_seconds, "quantize": quantize},
-        preprocessing={"function": "classifiers.preprocess.preprocess", "max_chars": config.max_chars},
+        preprocessing={"function": "gemmaflow.classifiers.preprocess.preprocess", "max_chars": config.max_chars},
         data={
             "path": str(data), "sha256": file_digest(data), "bytes": Path(data).stat().st_size, "rows": len(examples),
             "label_counts": dict(sorted(Counter(e.label for e in examples).items())),

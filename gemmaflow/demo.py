@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from gemmaflow.commands.common import sample_path
-from gemmaflow.configio import load_yaml
+from gemmaflow.core.configio import load_yaml
 
 # Where each artefact lands inside the run folder; the report reads the same names.
 CURATED = "curated"
@@ -94,16 +94,16 @@ STEPS = ["curate", "tokenizer", "pack", "pretrain", "sample", "sft", "sft-train"
 
 def run_demo(out: str | Path, config: DemoConfig, stream: TextIO | None = None, overwrite: bool = False) -> Path:
     """Run every step into `out` and return the path of report.html."""
-    from model.api import GemmaLM
-    from model.train import train
-    from model.train_config import load_train_config
-    from pipeline.config import load_curate_config
-    from pipeline.curate import run_curate
-    from pipeline.pack_config import load_pack_config, load_sft_config
-    from pipeline.stages.pack import run_pack
-    from pipeline.stages.sft import run_sft
-    from tokenizer_train.config import load_tokenizer_config
-    from tokenizer_train.job import train_tokenizer
+    from gemmaflow.model.api import GemmaLM
+    from gemmaflow.model.train import train
+    from gemmaflow.model.train_config import load_train_config
+    from gemmaflow.pipeline.config import load_curate_config
+    from gemmaflow.pipeline.curate import run_curate
+    from gemmaflow.pipeline.pack_config import load_pack_config, load_sft_config
+    from gemmaflow.pipeline.stages.pack import run_pack
+    from gemmaflow.pipeline.stages.sft import run_sft
+    from gemmaflow.tokenizer_train.config import load_tokenizer_config
+    from gemmaflow.tokenizer_train.job import train_tokenizer
 
     run_dir = Path(out)
     if run_dir.exists() and any(run_dir.iterdir()):

@@ -21,7 +21,7 @@ __all__ = ["GemmaLM"]
 def __getattr__(name: str) -> object:
     """`from model import GemmaLM`, imported on first use so `import model.config` stays light."""
     if name == "GemmaLM":
-        from model.api import GemmaLM
+        from gemmaflow.model.api import GemmaLM
 
         return GemmaLM
     raise AttributeError(f"module 'model' has no attribute {name!r}")

@@ -1,6 +1,6 @@
 """`GemmaLM`: the Python API users script against (load, save, generate, score), Keras-Hub-like.
 
-    from model import GemmaLM
+    from gemmaflow.model import GemmaLM
     lm = GemmaLM.from_pretrained("runs/train")            # our checkpoint, a training run, or an HF folder
     lm.generate(["The capital of France is"], max_length=32, sampler="top_k")
     lm.score(token_ids, scoring_mode="loss", target_ids=targets)
@@ -24,15 +24,15 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from gemmaflow.model import checkpoint, convert, lora
+from gemmaflow.model.config import DType, GemmaConfig, preset
+from gemmaflow.model.gemma import LayerIntercept, Params, init_params
+from gemmaflow.model.layers import Array
+from gemmaflow.model.sampling import END_OF_TURN_ID, EOS_ID, BeamSampler, Sampler, SamplerKind, generate
+from gemmaflow.model.scoring import ScoringMode, score
+from gemmaflow.model.train_config import LoraConfig
 
-from gemmaflow.configio import from_dict
-from model import checkpoint, convert, lora
-from model.config import DType, GemmaConfig, preset
-from model.gemma import LayerIntercept, Params, init_params
-from model.layers import Array
-from model.sampling import END_OF_TURN_ID, EOS_ID, BeamSampler, Sampler, SamplerKind, generate
-from model.scoring import ScoringMode, score
-from model.train_config import LoraConfig
+from gemmaflow.core.configio import from_dict
 
 TOKENIZER_FILE = "tokenizer.model"
 

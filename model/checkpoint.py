@@ -25,10 +25,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
-
-from model.config import DType, GemmaConfig
-from model.gemma import Params
-from model.shards import file_sha256
+from gemmaflow.model.config import DType, GemmaConfig
+from gemmaflow.model.gemma import Params
+from gemmaflow.model.shards import file_sha256
 
 log = logging.getLogger(__name__)
 

@@ -21,9 +21,8 @@ from pathlib import Path
 import jax
 import numpy as np
 import safetensors.numpy
-
-from model.config import DType, GemmaConfig
-from model.gemma import Params, init_params
+from gemmaflow.model.config import DType, GemmaConfig
+from gemmaflow.model.gemma import Params, init_params
 
 # --- Keras Hub ---------------------------------------------------------------------------------
 

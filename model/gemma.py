@@ -24,9 +24,8 @@ import flax.linen as nn
 import flax.struct
 import jax
 import jax.numpy as jnp
-
-from model.config import GemmaConfig
-from model.layers import Array, Block, Embedder, LayerCache, RMSNorm, attention_mask
+from gemmaflow.model.config import GemmaConfig
+from gemmaflow.model.layers import Array, Block, Embedder, LayerCache, RMSNorm, attention_mask
 
 Params = dict[str, Any]
 LayerIntercept = Callable[[Array, int], Array]

@@ -24,8 +24,7 @@ import flax.linen as nn
 import flax.struct
 import jax
 import jax.numpy as jnp
-
-from model.config import GemmaConfig
+from gemmaflow.model.config import GemmaConfig
 
 Array = jax.Array
 

@@ -18,9 +18,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-from model.gemma import Params
-from model.train_config import LoraConfig
+from gemmaflow.model.gemma import Params
+from gemmaflow.model.train_config import LoraConfig
 
 # weight name -> (input axes, output axes) of its array
 _AXES: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {

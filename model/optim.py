@@ -11,8 +11,7 @@ from typing import Any
 
 import jax
 import optax
-
-from model.train_config import OptimizerConfig
+from gemmaflow.model.train_config import OptimizerConfig
 
 
 def learning_rate_schedule(config: OptimizerConfig, total_steps: int) -> optax.Schedule:

@@ -26,10 +26,9 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-from model.config import GemmaConfig
-from model.gemma import Cache, Gemma, Params, init_cache
-from model.layers import Array, LayerCache
+from gemmaflow.model.config import GemmaConfig
+from gemmaflow.model.gemma import Cache, Gemma, Params, init_cache
+from gemmaflow.model.layers import Array, LayerCache
 
 EOS_ID = 1
 END_OF_TURN_ID = 107  # Gemma 1/2 `<end_of_turn>` (GUIDE.md section 2)

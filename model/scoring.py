@@ -14,11 +14,10 @@ import functools
 
 import jax
 import jax.numpy as jnp
-
-from model.config import GemmaConfig
-from model.gemma import Gemma, LayerIntercept, Params
-from model.layers import Array
-from model.loss import token_cross_entropy
+from gemmaflow.model.config import GemmaConfig
+from gemmaflow.model.gemma import Gemma, LayerIntercept, Params
+from gemmaflow.model.layers import Array
+from gemmaflow.model.loss import token_cross_entropy
 
 
 class ScoringMode(enum.Enum):

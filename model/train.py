@@ -35,18 +35,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from gemmaflow.model import lora as lora_lib
+from gemmaflow.model.api import TOKENIZER_FILE, fresh_params, load_weights
+from gemmaflow.model.checkpoint import CheckpointStore, TrainState, config_to_dict, save_model
+from gemmaflow.model.config import DType, GemmaConfig
+from gemmaflow.model.gemma import Gemma, Params, init_params, train_flops_per_token
+from gemmaflow.model.loss import chunked_cross_entropy
+from gemmaflow.model.optim import learning_rate_schedule, make_optimizer
+from gemmaflow.model.shards import Manifest, ShardDataset, ShardFormatError, ShardReader, file_sha256
+from gemmaflow.model.train_config import TrainConfig
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from gemmaflow.configio import ConfigError, fingerprint, to_dict
-from model import lora as lora_lib
-from model.api import TOKENIZER_FILE, fresh_params, load_weights
-from model.checkpoint import CheckpointStore, TrainState, config_to_dict, save_model
-from model.config import DType, GemmaConfig
-from model.gemma import Gemma, Params, init_params, train_flops_per_token
-from model.loss import chunked_cross_entropy
-from model.optim import learning_rate_schedule, make_optimizer
-from model.shards import Manifest, ShardDataset, ShardFormatError, ShardReader, file_sha256
-from model.train_config import TrainConfig
+from gemmaflow.core.configio import ConfigError, fingerprint, to_dict
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from gemmaflow.configio import load_yaml
-from model.config import PRESETS, DType, GemmaConfig, preset
+from gemmaflow.model.config import PRESETS, DType, GemmaConfig, preset
+
+from gemmaflow.core.configio import load_yaml
 
 LORA_TARGETS = ("query", "key", "value", "output", "gate", "up", "down")
 

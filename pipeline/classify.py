@@ -19,11 +19,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
-
-from classifiers.data import join_fields
-from classifiers.model import Classifier
-from classifiers.preprocess import preprocess
-from pipeline.config import ClassifierEntry, ClassifyConfig
+from gemmaflow.classifiers.data import join_fields
+from gemmaflow.classifiers.model import Classifier
+from gemmaflow.classifiers.preprocess import preprocess
+from gemmaflow.pipeline.config import ClassifierEntry, ClassifyConfig
 
 Document = dict[str, Any]
 Verdict = tuple[str, str] | None

@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from gemmaflow.configio import ConfigError, load_yaml
-from pipeline.heuristics.config import HeuristicsConfig
-from pipeline.pii.entities import ALL_ENTITIES, DEFAULT_ENTITIES, unknown_entities
+from gemmaflow.pipeline.heuristics.config import HeuristicsConfig
+from gemmaflow.pipeline.pii.entities import ALL_ENTITIES, DEFAULT_ENTITIES, unknown_entities
+
+from gemmaflow.core.configio import ConfigError, load_yaml
 
 DOMAINS = ("web", "code", "math")
 
@@ -255,13 +256,13 @@ class ClassifierEntry:
             raise ValueError(f"classifier {self.name}: write_domain scores the top label; leave label empty")
 
     def resolved_model_path(self) -> str:
-        from classifiers.model import shipped_model_path
+        from gemmaflow.classifiers.model import shipped_model_path
 
         return self.model_path or shipped_model_path(self.name)
 
     def validate_model(self) -> None:
         """Load the model once: it must exist, be fastText and know `label` (and domains, for write_domain)."""
-        from classifiers.model import Classifier
+        from gemmaflow.classifiers.model import Classifier
 
         labels = Classifier(self.resolved_model_path()).labels
         if self.label and self.label not in labels:

@@ -13,24 +13,24 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
+from gemmaflow.pipeline.config import CurateConfig
+from gemmaflow.pipeline.records import CURATED_SCHEMA, DEAD_LETTER_SCHEMA, PIPELINE_VERSION, REJECTED_SCHEMA
+from gemmaflow.pipeline.run_output import STATS_FILE, prepare_output, read_counts, write_counts
+from gemmaflow.pipeline.stages.base import DEAD, KEPT, REJECTED, STATS
+from gemmaflow.pipeline.stages.classify import Classify
+from gemmaflow.pipeline.stages.decontaminate import Decontaminate
+from gemmaflow.pipeline.stages.dedupe import ExactDedupe
+from gemmaflow.pipeline.stages.domain import DetectDomain
+from gemmaflow.pipeline.stages.heuristics import ApplyHeuristics
+from gemmaflow.pipeline.stages.language import IdentifyLanguage
+from gemmaflow.pipeline.stages.near_dedupe import NearDedupe
+from gemmaflow.pipeline.stages.normalise import Normalise
+from gemmaflow.pipeline.stages.pii import ScrubPii, ScrubRejected
+from gemmaflow.pipeline.stages.read import ReadDocuments, match_inputs
+from gemmaflow.pipeline.stages.write import DATA_DIR, DEAD_LETTER_DIR, REJECTED_DIR, WriteCurated, WriteParquet
+from gemmaflow.pipeline.stats import StageCounts, dumps, ordered_stages, render_table, stats_document
 
-from gemmaflow.configio import fingerprint, to_dict
-from pipeline.config import CurateConfig
-from pipeline.records import CURATED_SCHEMA, DEAD_LETTER_SCHEMA, PIPELINE_VERSION, REJECTED_SCHEMA
-from pipeline.run_output import STATS_FILE, prepare_output, read_counts, write_counts
-from pipeline.stages.base import DEAD, KEPT, REJECTED, STATS
-from pipeline.stages.classify import Classify
-from pipeline.stages.decontaminate import Decontaminate
-from pipeline.stages.dedupe import ExactDedupe
-from pipeline.stages.domain import DetectDomain
-from pipeline.stages.heuristics import ApplyHeuristics
-from pipeline.stages.language import IdentifyLanguage
-from pipeline.stages.near_dedupe import NearDedupe
-from pipeline.stages.normalise import Normalise
-from pipeline.stages.pii import ScrubPii, ScrubRejected
-from pipeline.stages.read import ReadDocuments, match_inputs
-from pipeline.stages.write import DATA_DIR, DEAD_LETTER_DIR, REJECTED_DIR, WriteCurated, WriteParquet
-from pipeline.stats import StageCounts, dumps, ordered_stages, render_table, stats_document
+from gemmaflow.core.configio import fingerprint, to_dict
 
 
 @dataclass(frozen=True)

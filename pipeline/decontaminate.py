@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from pipeline.shingles import ngram_hashes, ngram_hashes_by_length, token_hashes, word_spans
+from gemmaflow.pipeline.shingles import ngram_hashes, ngram_hashes_by_length, token_hashes, word_spans
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pipeline.config import DomainConfig
+from gemmaflow.pipeline.config import DomainConfig
 
 Domain = Literal["web", "code", "math"]
 Method = Literal["record", "extension", "content"]

@@ -19,8 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from datasketch import MinHash, MinHashLSH
-
-from pipeline.shingles import fmix32, ngram_hashes, token_hashes
+from gemmaflow.pipeline.shingles import fmix32, ngram_hashes, token_hashes
 
 EMPTY_HASH = np.uint32(0xFFFFFFFF)  # datasketch's initial value: the signature of an empty set
 # Shingles are permuted this many at a time: bounds the temporary (num_perm x block) matrix at a few

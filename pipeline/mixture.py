@@ -17,8 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-
-from pipeline.pack_config import MixtureConfig
+from gemmaflow.pipeline.pack_config import MixtureConfig
 
 TRAIN = "train"
 VALIDATION = "validation"

@@ -11,8 +11,7 @@ import unicodedata
 from dataclasses import dataclass
 
 import ftfy
-
-from pipeline.config import NormaliseConfig
+from gemmaflow.pipeline.config import NormaliseConfig
 
 # C0 controls except \t and \n, DEL, and C1 controls. \r is handled by newline normalisation.
 _CONTROL_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")

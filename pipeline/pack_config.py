@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from gemmaflow.configio import load_yaml
-from pipeline.config import ClassifyConfig, PiiConfig, ReadConfig
+from gemmaflow.pipeline.config import ClassifyConfig, PiiConfig, ReadConfig
+
+from gemmaflow.core.configio import load_yaml
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,8 @@ from collections.abc import Iterable
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-
-from pipeline.stages.write import STATS_DIR
-from pipeline.stats import StageCounts, merge_parts, ordered_stages
+from gemmaflow.pipeline.stages.write import STATS_DIR
+from gemmaflow.pipeline.stats import StageCounts, merge_parts, ordered_stages
 
 STATS_FILE = "stats.json"
 COUNTS_FILE = "counts.json"

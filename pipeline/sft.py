@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-
-from pipeline.dedupe import text_hash
+from gemmaflow.pipeline.dedupe import text_hash
 
 USER = "user"
 MODEL = "model"

@@ -14,9 +14,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
-
-from pipeline.mixture import SPLITS
-from pipeline.packing import Row
+from gemmaflow.pipeline.mixture import SPLITS
+from gemmaflow.pipeline.packing import Row
 
 FORMAT = "gemmaflow-shards"
 FORMAT_VERSION = 1

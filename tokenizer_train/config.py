@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from gemmaflow.configio import load_yaml
+from gemmaflow.core.configio import load_yaml
 
 # SentencePiece's own `pad/eos/bos/unk_id` settings place these four; everything else is a SpecialToken.
 CORE_PIECES = ("<pad>", "<eos>", "<bos>", "<unk>")

@@ -14,8 +14,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
-
-from tokenizer_train.sample import HeldOutDocument
+from gemmaflow.tokenizer_train.sample import HeldOutDocument
 
 MAX_FAILURES_LISTED = 5
 _NORMAL, _BYTE = 1, 6  # sentencepiece_model.proto ModelProto.SentencePiece.Type

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tokenizer_train.config import CORE_PIECES, TrainerConfig
+from gemmaflow.tokenizer_train.config import CORE_PIECES, TrainerConfig
 
 log = logging.getLogger(__name__)
 

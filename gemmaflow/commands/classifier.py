@@ -34,10 +34,10 @@ def _command_line(args: argparse.Namespace) -> str:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from classifiers.config import load_train_config
-    from classifiers.data import DataError
-    from classifiers.metrics import format_report
-    from classifiers.train import TrainingError, train_classifier
+    from gemmaflow.classifiers.config import load_train_config
+    from gemmaflow.classifiers.data import DataError
+    from gemmaflow.classifiers.metrics import format_report
+    from gemmaflow.classifiers.train import TrainingError, train_classifier
 
     overrides: dict[str, Any] = {
         key: getattr(args, flag) for flag, key in _TRAIN_OVERRIDES.items() if getattr(args, flag) is not None
@@ -59,10 +59,10 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from classifiers.data import DataError
-    from classifiers.evaluate import EvalRequest, evaluate_model
-    from classifiers.metrics import format_report
-    from classifiers.model import ModelLoadError
+    from gemmaflow.classifiers.data import DataError
+    from gemmaflow.classifiers.evaluate import EvalRequest, evaluate_model
+    from gemmaflow.classifiers.metrics import format_report
+    from gemmaflow.classifiers.model import ModelLoadError
 
     request = EvalRequest(
         model=args.model, data=args.data, text_fields=tuple(args.text_field or ()), label_field=args.label_field or "",

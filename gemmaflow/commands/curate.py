@@ -8,15 +8,15 @@ import sys
 import textwrap
 
 from gemmaflow.commands.common import EXIT_RUN_ERROR, UserError, sample_path
-from gemmaflow.configio import to_dict
+from gemmaflow.core.configio import to_dict
 
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from pipeline.config import load_curate_config
-    from pipeline.curate import StagePlan, run_curate
-    from pipeline.run_output import OutputExistsError
-    from pipeline.stages.read import InputNotFoundError
-    from pipeline.stats import AccountingError
+    from gemmaflow.pipeline.config import load_curate_config
+    from gemmaflow.pipeline.curate import StagePlan, run_curate
+    from gemmaflow.pipeline.run_output import OutputExistsError
+    from gemmaflow.pipeline.stages.read import InputNotFoundError
+    from gemmaflow.pipeline.stats import AccountingError
 
     config = load_curate_config(args.config)
     if args.benchmark:

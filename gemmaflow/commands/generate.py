@@ -11,9 +11,9 @@ CHAT_TEMPLATE = "<start_of_turn>user\n{prompt}<end_of_turn>\n<start_of_turn>mode
 
 
 def run(args: argparse.Namespace, _extra: list[str]) -> int:
-    from model.api import GemmaLM
-    from model.checkpoint import CheckpointError
-    from model.sampling import BeamSampler, Sampler, SamplerKind
+    from gemmaflow.model.api import GemmaLM
+    from gemmaflow.model.checkpoint import CheckpointError
+    from gemmaflow.model.sampling import BeamSampler, Sampler, SamplerKind
 
     if not args.prompt and not args.token_ids:
         raise UserError("give at least one --prompt or --token-ids")

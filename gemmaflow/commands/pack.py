@@ -25,10 +25,10 @@ def with_seq_len(config: Any, seq_len: int | None) -> Any:
 
 def run_token_job(command: str, job: Callable[[], object]) -> int:
     """Run a pack or sft job, turning the user's mistakes into one-line errors (shared by both commands)."""
-    from pipeline.run_output import OutputExistsError
-    from pipeline.stages.read import InputNotFoundError
-    from pipeline.stats import AccountingError
-    from pipeline.tokenize import TokenizerError
+    from gemmaflow.pipeline.run_output import OutputExistsError
+    from gemmaflow.pipeline.stages.read import InputNotFoundError
+    from gemmaflow.pipeline.stats import AccountingError
+    from gemmaflow.pipeline.tokenize import TokenizerError
 
     try:
         job()
@@ -41,8 +41,8 @@ def run_token_job(command: str, job: Callable[[], object]) -> int:
 
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from pipeline.pack_config import load_pack_config
-    from pipeline.stages.pack import run_pack
+    from gemmaflow.pipeline.pack_config import load_pack_config
+    from gemmaflow.pipeline.stages.pack import run_pack
 
     config = with_seq_len(load_pack_config(args.config), args.seq_len)
     return run_token_job("pack", lambda: run_pack(args.input, args.tokenizer, args.output, config, beam_args,

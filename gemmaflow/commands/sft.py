@@ -10,8 +10,8 @@ from gemmaflow.commands.pack import run_token_job, with_seq_len
 
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from pipeline.pack_config import load_sft_config
-    from pipeline.stages.sft import run_sft
+    from gemmaflow.pipeline.pack_config import load_sft_config
+    from gemmaflow.pipeline.stages.sft import run_sft
 
     config = with_seq_len(load_sft_config(args.config), args.seq_len)
     inputs = args.input or [sample_path("sft_dolly.jsonl")]

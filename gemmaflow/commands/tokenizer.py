@@ -10,11 +10,11 @@ from gemmaflow.commands.common import EXIT_RUN_ERROR, UserError
 
 
 def run_train(args: argparse.Namespace, extra: list[str]) -> int:
-    from tokenizer_train.config import load_tokenizer_config
-    from tokenizer_train.job import OutputExistsError, train_tokenizer
-    from tokenizer_train.report import format_report
-    from tokenizer_train.sample import SampleError
-    from tokenizer_train.train import TrainingError, VocabularyTooLargeError
+    from gemmaflow.tokenizer_train.config import load_tokenizer_config
+    from gemmaflow.tokenizer_train.job import OutputExistsError, train_tokenizer
+    from gemmaflow.tokenizer_train.report import format_report
+    from gemmaflow.tokenizer_train.sample import SampleError
+    from gemmaflow.tokenizer_train.train import TrainingError, VocabularyTooLargeError
 
     config = load_tokenizer_config(args.config, args.vocab_size)
     try:

@@ -24,10 +24,10 @@ def _overrides(pairs: list[str]) -> dict[str, object]:
 
 
 def run(args: argparse.Namespace, _extra: list[str]) -> int:
-    from model.checkpoint import CheckpointError
-    from model.shards import ShardFormatError
-    from model.train import ResumeError, TrainingDiverged, train
-    from model.train_config import load_train_config
+    from gemmaflow.model.checkpoint import CheckpointError
+    from gemmaflow.model.shards import ShardFormatError
+    from gemmaflow.model.train import ResumeError, TrainingDiverged, train
+    from gemmaflow.model.train_config import load_train_config
 
     config = load_train_config(args.config, _overrides(args.set or []))
     if args.distributed:

@@ -15,6 +15,7 @@ from html import escape
 from pathlib import Path
 from typing import TypeVar
 
+from gemmaflow.pipeline.stats import AccountingError, check_accounting
 from gemmaflow.report import charts
 from gemmaflow.report.readers import (
     DEMO_TIMINGS,
@@ -36,7 +37,6 @@ from gemmaflow.report.readers import (
     read_timings,
     read_tokenizer_card,
 )
-from pipeline.stats import AccountingError, check_accounting
 
 REPORT_FILE = "report.html"
 WIDE = 900  # px, the width of every chart

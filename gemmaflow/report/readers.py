@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.stats import STAGE_ORDER, StageCounts, ordered_stages
+from gemmaflow.pipeline.stats import STAGE_ORDER, StageCounts, ordered_stages
 
 # Where each file lives in a run folder (`gemmaflow demo`'s layout); a bare `gemmaflow curate`
 # output folder has stats.json at its top.

@@ -3,7 +3,7 @@
 No Beam here: the pipeline's heuristics stage wraps ``apply_heuristics`` in a DoFn.
 """
 
-from pipeline.heuristics.apply import HeuristicResult, apply_heuristics
-from pipeline.heuristics.config import HeuristicsConfig
+from gemmaflow.pipeline.heuristics.apply import HeuristicResult, apply_heuristics
+from gemmaflow.pipeline.heuristics.config import HeuristicsConfig
 
 __all__ = ["HeuristicResult", "HeuristicsConfig", "apply_heuristics"]

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.heuristics import c4, code_rules, common, fineweb, gopher_quality, gopher_repetition, math_rules
-from pipeline.heuristics.config import HeuristicsConfig
-from pipeline.heuristics.signals import Signals
-from pipeline.heuristics.text_stats import TextStats
+from gemmaflow.pipeline.heuristics import c4, code_rules, common, fineweb, gopher_quality, gopher_repetition, math_rules
+from gemmaflow.pipeline.heuristics.config import HeuristicsConfig
+from gemmaflow.pipeline.heuristics.signals import Signals
+from gemmaflow.pipeline.heuristics.text_stats import TextStats
 
 Check = Callable[[TextStats, Any, Signals], "str | None"]
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from pipeline.heuristics.config import C4Config
-from pipeline.heuristics.signals import Signals, exceeds, falls_short
-from pipeline.heuristics.text_stats import TERMINAL_PUNCTUATION, TextStats, ratio
+from gemmaflow.pipeline.heuristics.config import C4Config
+from gemmaflow.pipeline.heuristics.signals import Signals, exceeds, falls_short
+from gemmaflow.pipeline.heuristics.text_stats import TERMINAL_PUNCTUATION, TextStats, ratio
 
 NAME = "c4"
 

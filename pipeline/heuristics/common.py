@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from pipeline.heuristics.config import CommonConfig
-from pipeline.heuristics.signals import Signals, exceeds
-from pipeline.heuristics.text_stats import TextStats, ratio
+from gemmaflow.pipeline.heuristics.config import CommonConfig
+from gemmaflow.pipeline.heuristics.signals import Signals, exceeds
+from gemmaflow.pipeline.heuristics.text_stats import TextStats, ratio
 
 NAME = "common"
 

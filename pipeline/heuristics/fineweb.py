@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pipeline.heuristics.config import FineWebConfig
-from pipeline.heuristics.signals import Signals, exceeds, falls_short
-from pipeline.heuristics.text_stats import TextStats, ratio
+from gemmaflow.pipeline.heuristics.config import FineWebConfig
+from gemmaflow.pipeline.heuristics.signals import Signals, exceeds, falls_short
+from gemmaflow.pipeline.heuristics.text_stats import TextStats, ratio
 
 NAME = "fineweb"
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 
-from pipeline.heuristics.config import GopherQualityConfig
-from pipeline.heuristics.signals import Signals, exceeds, falls_short
-from pipeline.heuristics.text_stats import TextStats, ratio
+from gemmaflow.pipeline.heuristics.config import GopherQualityConfig
+from gemmaflow.pipeline.heuristics.signals import Signals, exceeds, falls_short
+from gemmaflow.pipeline.heuristics.text_stats import TextStats, ratio
 
 NAME = "gopher_quality"
 

@@ -15,10 +15,9 @@ result is independent of hash values and their order, so results are determinist
 from __future__ import annotations
 
 import numpy as np
-
-from pipeline.heuristics.config import GopherRepetitionConfig
-from pipeline.heuristics.signals import Signals, exceeds
-from pipeline.heuristics.text_stats import TextStats, ratio
+from gemmaflow.pipeline.heuristics.config import GopherRepetitionConfig
+from gemmaflow.pipeline.heuristics.signals import Signals, exceeds
+from gemmaflow.pipeline.heuristics.text_stats import TextStats, ratio
 
 NAME = "gopher_repetition"
 

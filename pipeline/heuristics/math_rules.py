@@ -9,9 +9,9 @@ Gopher repetition with looser limits (``MathRepetitionConfig``), run before thes
 
 from __future__ import annotations
 
-from pipeline.heuristics.config import MathConfig
-from pipeline.heuristics.signals import Signals, exceeds, falls_short
-from pipeline.heuristics.text_stats import TextStats
+from gemmaflow.pipeline.heuristics.config import MathConfig
+from gemmaflow.pipeline.heuristics.signals import Signals, exceeds, falls_short
+from gemmaflow.pipeline.heuristics.text_stats import TextStats
 
 NAME = "math"
 

@@ -12,7 +12,7 @@ import bisect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from pipeline.pii import entities as E
+from gemmaflow.pipeline.pii import entities as E
 
 
 @dataclass(frozen=True)

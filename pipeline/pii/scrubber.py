@@ -10,11 +10,11 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from pipeline.config import PiiConfig
-from pipeline.pii import entities as E
-from pipeline.pii.engine import NerAnalyzer, PatternAnalyzer
-from pipeline.pii.ner import load_ner_model
-from pipeline.pii.replace import Span, replace_spans
+from gemmaflow.pipeline.config import PiiConfig
+from gemmaflow.pipeline.pii import entities as E
+from gemmaflow.pipeline.pii.engine import NerAnalyzer, PatternAnalyzer
+from gemmaflow.pipeline.pii.ner import load_ner_model
+from gemmaflow.pipeline.pii.replace import Span, replace_spans
 
 logger = logging.getLogger(__name__)
 

@@ -14,9 +14,8 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
-
-from pipeline.records import rejected_row
-from pipeline.stats import StageCounts
+from gemmaflow.pipeline.records import rejected_row
+from gemmaflow.pipeline.stats import StageCounts
 
 KEPT = "kept"
 REJECTED = "rejected"

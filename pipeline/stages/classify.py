@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import apache_beam as beam
-
-from pipeline.classify import DocumentClassifiers
-from pipeline.config import ClassifyConfig
-from pipeline.stages.base import BatchedDocumentStageDoFn, Document, Verdict, stage_outputs
+from gemmaflow.pipeline.classify import DocumentClassifiers
+from gemmaflow.pipeline.config import ClassifyConfig
+from gemmaflow.pipeline.stages.base import BatchedDocumentStageDoFn, Document, Verdict, stage_outputs
 
 
 class _ClassifyDoFn(BatchedDocumentStageDoFn):

@@ -12,9 +12,8 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
-
-from pipeline.config import DecontaminationConfig
-from pipeline.decontaminate import (
+from gemmaflow.pipeline.config import DecontaminationConfig
+from gemmaflow.pipeline.decontaminate import (
     BenchmarkIndex,
     BenchmarkItem,
     benchmark_name,
@@ -22,9 +21,9 @@ from pipeline.decontaminate import (
     item_from_line,
     redact,
 )
-from pipeline.shingles import words
-from pipeline.stages.base import KEPT, REJECTED, STATS, Document, DocumentStageDoFn, Verdict
-from pipeline.stages.read import InputNotFoundError, match_inputs
+from gemmaflow.pipeline.shingles import words
+from gemmaflow.pipeline.stages.base import KEPT, REJECTED, STATS, Document, DocumentStageDoFn, Verdict
+from gemmaflow.pipeline.stages.read import InputNotFoundError, match_inputs
 
 STAGE = "decontaminate"
 REASON = "benchmark_contamination"

@@ -6,10 +6,9 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
-
-from pipeline.dedupe import split_survivor, text_hash
-from pipeline.records import rejected_row
-from pipeline.stages.base import KEPT, REJECTED, STATS, CountingDoFn, Document, utf8_len
+from gemmaflow.pipeline.dedupe import split_survivor, text_hash
+from gemmaflow.pipeline.records import rejected_row
+from gemmaflow.pipeline.stages.base import KEPT, REJECTED, STATS, CountingDoFn, Document, utf8_len
 
 
 def _keyed_by_hash(doc: Document) -> tuple[str, Document]:

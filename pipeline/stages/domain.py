@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import apache_beam as beam
-
-from pipeline.config import DomainConfig
-from pipeline.domain import detect_domain
-from pipeline.stages.base import Document, DocumentStageDoFn, Verdict, stage_outputs
+from gemmaflow.pipeline.config import DomainConfig
+from gemmaflow.pipeline.domain import detect_domain
+from gemmaflow.pipeline.stages.base import Document, DocumentStageDoFn, Verdict, stage_outputs
 
 
 class _DomainDoFn(DocumentStageDoFn):

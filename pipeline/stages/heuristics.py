@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import apache_beam as beam
-
-from pipeline.heuristics import HeuristicsConfig, apply_heuristics
-from pipeline.stages.base import Document, DocumentStageDoFn, Verdict, stage_outputs
+from gemmaflow.pipeline.heuristics import HeuristicsConfig, apply_heuristics
+from gemmaflow.pipeline.stages.base import Document, DocumentStageDoFn, Verdict, stage_outputs
 
 
 class _HeuristicsDoFn(DocumentStageDoFn):

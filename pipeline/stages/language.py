@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import apache_beam as beam
-
-from pipeline.config import LanguageConfig
-from pipeline.language import LanguageIdentifier
-from pipeline.stages.base import BatchedDocumentStageDoFn, Document, Verdict, stage_outputs
-from pipeline.stats import language_key
+from gemmaflow.pipeline.config import LanguageConfig
+from gemmaflow.pipeline.language import LanguageIdentifier
+from gemmaflow.pipeline.stages.base import BatchedDocumentStageDoFn, Document, Verdict, stage_outputs
+from gemmaflow.pipeline.stats import language_key
 
 
 class _LanguageDoFn(BatchedDocumentStageDoFn):

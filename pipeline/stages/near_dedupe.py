@@ -23,12 +23,20 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
-
-from pipeline.components import both_directions, label, large_star, size_bucket, small_star, towards_smaller
-from pipeline.config import NearDedupeConfig
-from pipeline.minhash import LshShape, Sketch, band_keys, lsh_shape, permutations, shingle_hashes, signature, verified
-from pipeline.records import rejected_row
-from pipeline.stages.base import KEPT, REJECTED, STATS, CountingDoFn, Document, utf8_len
+from gemmaflow.pipeline.components import both_directions, label, large_star, size_bucket, small_star, towards_smaller
+from gemmaflow.pipeline.config import NearDedupeConfig
+from gemmaflow.pipeline.minhash import (
+    LshShape,
+    Sketch,
+    band_keys,
+    lsh_shape,
+    permutations,
+    shingle_hashes,
+    signature,
+    verified,
+)
+from gemmaflow.pipeline.records import rejected_row
+from gemmaflow.pipeline.stages.base import KEPT, REJECTED, STATS, CountingDoFn, Document, utf8_len
 
 STAGE = "near_dedupe"
 REASON = "near_duplicate"

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import apache_beam as beam
-
-from pipeline.config import NormaliseConfig
-from pipeline.normalise import normalise_text
-from pipeline.stages.base import Document, DocumentStageDoFn, Verdict, stage_outputs
+from gemmaflow.pipeline.config import NormaliseConfig
+from gemmaflow.pipeline.normalise import normalise_text
+from gemmaflow.pipeline.stages.base import Document, DocumentStageDoFn, Verdict, stage_outputs
 
 
 class _NormaliseDoFn(DocumentStageDoFn):

@@ -20,10 +20,8 @@ import apache_beam as beam
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
-
-from gemmaflow.configio import fingerprint, to_dict
-from pipeline.config import OutputConfig
-from pipeline.mixture import (
+from gemmaflow.pipeline.config import OutputConfig
+from gemmaflow.pipeline.mixture import (
     TRAIN,
     DomainHistogram,
     MixturePlan,
@@ -32,11 +30,11 @@ from pipeline.mixture import (
     seeded_hash,
     split_of,
 )
-from pipeline.pack_config import MixtureConfig, PackConfig, PackingConfig, ShardOutputConfig
-from pipeline.packing import PackItem, Unit, pack_window
-from pipeline.records import DEAD_LETTER_SCHEMA, REJECTED_SCHEMA
-from pipeline.run_output import STATS_FILE, prepare_output, read_counts, write_counts
-from pipeline.shards_write import (
+from gemmaflow.pipeline.pack_config import MixtureConfig, PackConfig, PackingConfig, ShardOutputConfig
+from gemmaflow.pipeline.packing import PackItem, Unit, pack_window
+from gemmaflow.pipeline.records import DEAD_LETTER_SCHEMA, REJECTED_SCHEMA
+from gemmaflow.pipeline.run_output import STATS_FILE, prepare_output, read_counts, write_counts
+from gemmaflow.pipeline.shards_write import (
     MANIFEST_FILE,
     build_manifest,
     parquet_bytes,
@@ -44,11 +42,13 @@ from pipeline.shards_write import (
     shard_name,
     split_summary,
 )
-from pipeline.stages.base import DEAD, KEPT, REJECTED, STATS, CountingDoFn, Document, utf8_len
-from pipeline.stages.read import ReadDocuments, match_inputs
-from pipeline.stages.write import DEAD_LETTER_DIR, REJECTED_DIR, STATS_DIR, WriteParquet
-from pipeline.stats import StageCounts, dumps, render_table, stats_document
-from pipeline.tokenize import TokenizerInfo, encode_documents, load_processor, tokenizer_info
+from gemmaflow.pipeline.stages.base import DEAD, KEPT, REJECTED, STATS, CountingDoFn, Document, utf8_len
+from gemmaflow.pipeline.stages.read import ReadDocuments, match_inputs
+from gemmaflow.pipeline.stages.write import DEAD_LETTER_DIR, REJECTED_DIR, STATS_DIR, WriteParquet
+from gemmaflow.pipeline.stats import StageCounts, dumps, render_table, stats_document
+from gemmaflow.pipeline.tokenize import TokenizerInfo, encode_documents, load_processor, tokenizer_info
+
+from gemmaflow.core.configio import fingerprint, to_dict
 
 SHARDS_FILE = "shards.json"
 MIXTURE_FILE = "mixture.json"

@@ -14,12 +14,11 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import apache_beam as beam
-
-from pipeline.config import PiiConfig
-from pipeline.stages.base import BatchedDocumentStageDoFn, Document, Verdict, stage_outputs
+from gemmaflow.pipeline.config import PiiConfig
+from gemmaflow.pipeline.stages.base import BatchedDocumentStageDoFn, Document, Verdict, stage_outputs
 
 if TYPE_CHECKING:
-    from pipeline.pii.scrubber import PiiScrubber
+    from gemmaflow.pipeline.pii.scrubber import PiiScrubber
 
 STAGE = "pii"
 # Rows bound for the rejected sink are scrubbed too, counted under their own name: they are outside
@@ -36,7 +35,7 @@ class _ScrubPiiDoFn(BatchedDocumentStageDoFn):
     def setup(self) -> None:
         # Loaded once per worker process, never pickled with the DoFn; imported here because presidio
         # and spaCy take seconds to import, which building the pipeline graph should not pay.
-        from pipeline.pii.scrubber import PiiScrubber
+        from gemmaflow.pipeline.pii.scrubber import PiiScrubber
 
         self.scrubber = PiiScrubber(self.config)
 

@@ -15,11 +15,10 @@ from typing import IO, Any
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
-
-from pipeline.config import ReadConfig
-from pipeline.records import DeadLetter, document_from_record, parse_json_line, rejected_row
-from pipeline.stages.base import DEAD, KEPT, REJECTED, STATS, CountingDoFn, utf8_len
-from pipeline.stats import length_key
+from gemmaflow.pipeline.config import ReadConfig
+from gemmaflow.pipeline.records import DeadLetter, document_from_record, parse_json_line, rejected_row
+from gemmaflow.pipeline.stages.base import DEAD, KEPT, REJECTED, STATS, CountingDoFn, utf8_len
+from gemmaflow.pipeline.stats import length_key
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 

@@ -18,20 +18,19 @@ import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
-
-from pipeline.config import PiiConfig
-from pipeline.dedupe import split_survivor
-from pipeline.mixture import split_of
-from pipeline.pack_config import SftConfig
-from pipeline.packing import PackItem
-from pipeline.records import DEAD_LETTER_SCHEMA, DeadLetter, stable_id
-from pipeline.run_output import prepare_output, write_counts
-from pipeline.sft import MODEL, ChatTokens, Conversation, dedupe_key, format_conversations, parse_record
-from pipeline.stages.base import DEAD, KEPT, REJECTED, STATS, CountingDoFn
-from pipeline.stages.classify import Classify
-from pipeline.stages.pack import PackAndWriteShards, finalise_output, read_bytes, write_sinks
-from pipeline.stages.read import match_inputs, open_lines
-from pipeline.tokenize import END_OF_TURN, START_OF_TURN, load_processor, piece_id, tokenizer_info
+from gemmaflow.pipeline.config import PiiConfig
+from gemmaflow.pipeline.dedupe import split_survivor
+from gemmaflow.pipeline.mixture import split_of
+from gemmaflow.pipeline.pack_config import SftConfig
+from gemmaflow.pipeline.packing import PackItem
+from gemmaflow.pipeline.records import DEAD_LETTER_SCHEMA, DeadLetter, stable_id
+from gemmaflow.pipeline.run_output import prepare_output, write_counts
+from gemmaflow.pipeline.sft import MODEL, ChatTokens, Conversation, dedupe_key, format_conversations, parse_record
+from gemmaflow.pipeline.stages.base import DEAD, KEPT, REJECTED, STATS, CountingDoFn
+from gemmaflow.pipeline.stages.classify import Classify
+from gemmaflow.pipeline.stages.pack import PackAndWriteShards, finalise_output, read_bytes, write_sinks
+from gemmaflow.pipeline.stages.read import match_inputs, open_lines
+from gemmaflow.pipeline.tokenize import END_OF_TURN, START_OF_TURN, load_processor, piece_id, tokenizer_info
 
 Example = dict[str, Any]  # id, category, turns [[role, text], ...], provenance {file, position}
 
@@ -92,7 +91,7 @@ class _ScrubPiiDoFn(CountingDoFn):
         self.scrubber: Any = None
 
     def setup(self) -> None:
-        from pipeline.pii.scrubber import PiiScrubber
+        from gemmaflow.pipeline.pii.scrubber import PiiScrubber
 
         self.scrubber = PiiScrubber(self.config)
 

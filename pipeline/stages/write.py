@@ -7,10 +7,9 @@ from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
-
-from pipeline.config import OutputConfig
-from pipeline.stages.base import STATS, CountingDoFn, Document, utf8_len
-from pipeline.stats import language_key, length_key
+from gemmaflow.pipeline.config import OutputConfig
+from gemmaflow.pipeline.stages.base import STATS, CountingDoFn, Document, utf8_len
+from gemmaflow.pipeline.stats import language_key, length_key
 
 DATA_DIR = "data"
 REJECTED_DIR = "rejected"

@@ -10,8 +10,8 @@ import json
 import random
 from pathlib import Path
 
-from classifiers.config import FastTextParams, TrainConfig
-from classifiers.train import train_classifier
+from gemmaflow.classifiers.config import FastTextParams, TrainConfig
+from gemmaflow.classifiers.train import train_classifier
 
 SHARED_WORDS = [f"w{i}" for i in range(300)]  # words every label uses
 CUES = {  # per label: a few real cue words plus made-up ones, so the vocabulary is not tiny

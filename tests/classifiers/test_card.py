@@ -2,8 +2,7 @@ import hashlib
 import json
 
 import pytest
-
-from classifiers.card import card_path, read_card, write_card
+from gemmaflow.classifiers.card import card_path, read_card, write_card
 
 
 def test_trained_card_contents(domain_model):
@@ -18,7 +17,7 @@ def test_trained_card_contents(domain_model):
     assert set(card.metrics["per_label"]) == {"web", "code", "math"}
     assert card.metrics["examples"] == card.split["valid_rows"]
     assert card.model_bytes == domain_model.stat().st_size and card.command == "test domain"
-    assert card.preprocessing == {"function": "classifiers.preprocess.preprocess", "max_chars": 1500}
+    assert card.preprocessing == {"function": "gemmaflow.classifiers.preprocess.preprocess", "max_chars": 1500}
 
 
 def test_binary_card_has_auc_and_threshold(quality_model):

@@ -2,8 +2,14 @@ import itertools
 
 import numpy as np
 import pytest
-
-from classifiers.metrics import choose_threshold, confusion_matrix, evaluate, format_report, per_label_scores, roc_auc
+from gemmaflow.classifiers.metrics import (
+    choose_threshold,
+    confusion_matrix,
+    evaluate,
+    format_report,
+    per_label_scores,
+    roc_auc,
+)
 
 
 def test_confusion_matrix_and_per_label_scores():

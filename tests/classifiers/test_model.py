@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
-
-from classifiers.model import Classifier, ModelLoadError, check_model_file, shipped_model_path
+from gemmaflow.classifiers.model import Classifier, ModelLoadError, check_model_file, shipped_model_path
 
 
 def test_missing_file_is_a_clear_error(tmp_path):

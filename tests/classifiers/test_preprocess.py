@@ -1,7 +1,7 @@
-from classifiers.data import Example
-from classifiers.model import Classifier
-from classifiers.preprocess import LINE_BREAK, preprocess
-from classifiers.train import _write_fasttext_file
+from gemmaflow.classifiers.data import Example
+from gemmaflow.classifiers.model import Classifier
+from gemmaflow.classifiers.preprocess import LINE_BREAK, preprocess
+from gemmaflow.classifiers.train import _write_fasttext_file
 
 
 def test_tokens_punctuation_and_line_breaks():

@@ -1,8 +1,8 @@
 """The shipped models are package data, carry their cards, and the default config matches them."""
 
-from classifiers.card import card_path, read_card
-from classifiers.model import SHIPPED_MODELS, Classifier, shipped_model_path
-from pipeline.config import SHIPPED_QUALITY_THRESHOLD, ClassifyConfig
+from gemmaflow.classifiers.card import card_path, read_card
+from gemmaflow.classifiers.model import SHIPPED_MODELS, Classifier, shipped_model_path
+from gemmaflow.pipeline.config import SHIPPED_QUALITY_THRESHOLD, ClassifyConfig
 
 
 def test_shipped_models_load_with_cards_and_are_small():

@@ -1,4 +1,4 @@
-from classifiers.split import is_validation, split_fraction
+from gemmaflow.classifiers.split import is_validation, split_fraction
 
 
 def test_split_is_deterministic_and_seeded():

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-
-from pipeline.heuristics import HeuristicResult, HeuristicsConfig, apply_heuristics
-from pipeline.heuristics.config import C4Config, CodeConfig, CommonConfig, GopherQualityConfig
+from gemmaflow.pipeline.heuristics import HeuristicResult, HeuristicsConfig, apply_heuristics
+from gemmaflow.pipeline.heuristics.config import C4Config, CodeConfig, CommonConfig, GopherQualityConfig
 
 CONFIG = HeuristicsConfig()
 RULE_SETS = ("common", "gopher_repetition", "gopher_quality", "c4", "fineweb", "code", "math")

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-
-from pipeline.heuristics import c4
-from pipeline.heuristics.config import C4Config
-from pipeline.heuristics.text_stats import TextStats
+from gemmaflow.pipeline.heuristics import c4
+from gemmaflow.pipeline.heuristics.config import C4Config
+from gemmaflow.pipeline.heuristics.text_stats import TextStats
 
 DEFAULT = C4Config()
 

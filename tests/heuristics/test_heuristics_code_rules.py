@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-
-from pipeline.heuristics import code_rules
-from pipeline.heuristics.config import CodeConfig
-from pipeline.heuristics.text_stats import TextStats
+from gemmaflow.pipeline.heuristics import code_rules
+from gemmaflow.pipeline.heuristics.config import CodeConfig
+from gemmaflow.pipeline.heuristics.text_stats import TextStats
 
 DEFAULT = CodeConfig()
 PROGRAM = "def add(a, b):\n    return a + b\n\n\nprint(add(1, 2))\n"

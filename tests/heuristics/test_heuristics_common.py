@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
-from pipeline.heuristics import common
-from pipeline.heuristics.config import CommonConfig
-from pipeline.heuristics.text_stats import TextStats
+from gemmaflow.pipeline.heuristics import common
+from gemmaflow.pipeline.heuristics.config import CommonConfig
+from gemmaflow.pipeline.heuristics.text_stats import TextStats
 
 DEFAULT = CommonConfig()
 

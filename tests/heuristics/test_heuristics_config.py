@@ -6,8 +6,7 @@ import dataclasses
 import typing
 
 import pytest
-
-from pipeline.heuristics.config import (
+from gemmaflow.pipeline.heuristics.config import (
     GopherQualityConfig,
     GopherRepetitionConfig,
     HeuristicsConfig,

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-
-from pipeline.heuristics import fineweb
-from pipeline.heuristics.config import FineWebConfig
-from pipeline.heuristics.text_stats import TextStats
+from gemmaflow.pipeline.heuristics import fineweb
+from gemmaflow.pipeline.heuristics.config import FineWebConfig
+from gemmaflow.pipeline.heuristics.text_stats import TextStats
 
 # datatrove's thresholds, so each test exercises the rule rather than our loosened defaults.
 DATATROVE = FineWebConfig(

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-
-from pipeline.heuristics import gopher_quality
-from pipeline.heuristics.config import GopherQualityConfig
-from pipeline.heuristics.text_stats import TextStats
+from gemmaflow.pipeline.heuristics import gopher_quality
+from gemmaflow.pipeline.heuristics.config import GopherQualityConfig
+from gemmaflow.pipeline.heuristics.text_stats import TextStats
 
 DEFAULT = GopherQualityConfig()
 

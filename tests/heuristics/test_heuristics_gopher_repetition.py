@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
-
-from pipeline.heuristics import gopher_repetition
-from pipeline.heuristics.config import GopherRepetitionConfig
-from pipeline.heuristics.gopher_repetition import WordNgrams
-from pipeline.heuristics.text_stats import TextStats
+from gemmaflow.pipeline.heuristics import gopher_repetition
+from gemmaflow.pipeline.heuristics.config import GopherRepetitionConfig
+from gemmaflow.pipeline.heuristics.gopher_repetition import WordNgrams
+from gemmaflow.pipeline.heuristics.text_stats import TextStats
 
 NEVER = 1e9
 # Every limit out of reach: a test sets the one limit it exercises.

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pipeline.heuristics import math_rules
-from pipeline.heuristics.config import MathConfig
-from pipeline.heuristics.text_stats import TextStats
+from gemmaflow.pipeline.heuristics import math_rules
+from gemmaflow.pipeline.heuristics.config import MathConfig
+from gemmaflow.pipeline.heuristics.text_stats import TextStats
 
 
 def run(text: str) -> str | None:

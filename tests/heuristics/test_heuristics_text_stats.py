@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.heuristics.text_stats import TextStats, duplicate_stats, ratio
+from gemmaflow.pipeline.heuristics.text_stats import TextStats, duplicate_stats, ratio
 
 
 def test_ratio_guards_zero_denominator():

@@ -2,10 +2,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-from model import GemmaLM
-from model.checkpoint import CheckpointError
-from model.scoring import score
+from gemmaflow.model import GemmaLM
+from gemmaflow.model.checkpoint import CheckpointError
+from gemmaflow.model.scoring import score
 
 TEXT = ("the quick brown fox jumps over the lazy dog. " * 3 + "pack my box with five dozen liquor jugs. " * 3) * 20
 

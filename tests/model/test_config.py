@@ -1,8 +1,7 @@
 import dataclasses
 
 import pytest
-
-from model.config import GEMMA_EMBEDDING_ROWS, DType, gemma_2b, gemma_7b, preset, tiny
+from gemmaflow.model.config import GEMMA_EMBEDDING_ROWS, DType, gemma_2b, gemma_7b, preset, tiny
 
 
 def test_gemma_presets_match_the_released_models():

@@ -4,10 +4,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from gemmaflow.model.config import DType, gemma_2b, gemma_7b, tiny
+from gemmaflow.model.gemma import count_params, init_params, train_flops_per_token
+from gemmaflow.model.layers import Embedder
 
-from model.config import DType, gemma_2b, gemma_7b, tiny
-from model.gemma import count_params, init_params, train_flops_per_token
-from model.layers import Embedder
 from tests.model.utils import forward, random_params, unpacked
 
 CONFIG = tiny(vocab_size=101)

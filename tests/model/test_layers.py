@@ -3,8 +3,7 @@ import math
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-from model.layers import apply_rope, attention_mask, rms_norm
+from gemmaflow.model.layers import apply_rope, attention_mask, rms_norm
 
 
 def test_rms_norm_by_hand():

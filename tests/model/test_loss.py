@@ -5,8 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-from model.loss import chunked_cross_entropy, cross_entropy
+from gemmaflow.model.loss import chunked_cross_entropy, cross_entropy
 
 
 def batch(seed: int = 0, b: int = 3, t: int = 37, d: int = 16, v: int = 50):

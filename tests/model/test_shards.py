@@ -3,8 +3,7 @@ import json
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-
-from model.shards import (
+from gemmaflow.model.shards import (
     BatchOrder,
     ShardChecksumError,
     ShardDataset,
@@ -12,6 +11,7 @@ from model.shards import (
     ShardReader,
     training_arrays,
 )
+
 from tests.model.shard_fixtures import write_shards
 
 

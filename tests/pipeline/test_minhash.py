@@ -7,10 +7,9 @@ import random
 import numpy as np
 import pytest
 from datasketch import MinHash, MinHashLSH
-
-from pipeline import shingles
-from pipeline.config import NearDedupeConfig, NearDedupeProfile
-from pipeline.minhash import (
+from gemmaflow.pipeline import shingles
+from gemmaflow.pipeline.config import NearDedupeConfig, NearDedupeProfile
+from gemmaflow.pipeline.minhash import (
     EMPTY_HASH,
     LshShape,
     Sketch,
@@ -22,7 +21,7 @@ from pipeline.minhash import (
     signature,
     verified,
 )
-from pipeline.shingles import (
+from gemmaflow.pipeline.shingles import (
     ngram_hash,
     ngram_hashes,
     ngram_hashes_by_length,
@@ -126,7 +125,7 @@ def test_signature_of_nothing_is_datasketchs_empty_signature():
 
 
 def test_signature_is_blocked_without_changing_the_result(monkeypatch):
-    import pipeline.minhash as minhash
+    import gemmaflow.pipeline.minhash as minhash
 
     hashes = shingle_hashes(" ".join(prose(4, 300)), 3)
     perms = permutations(32, 1)

@@ -8,14 +8,14 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
+from gemmaflow.pipeline.config import CurateConfig, DecontaminationConfig, NearDedupeConfig
+from gemmaflow.pipeline.curate import StagePlan, run_curate
+from gemmaflow.pipeline.stages.base import KEPT, REJECTED, STATS
+from gemmaflow.pipeline.stages.decontaminate import Decontaminate
+from gemmaflow.pipeline.stages.near_dedupe import NearDedupe
+from gemmaflow.pipeline.stats import merge_parts
 
 from gemmaflow.cli import EXIT_USER_ERROR, main
-from pipeline.config import CurateConfig, DecontaminationConfig, NearDedupeConfig
-from pipeline.curate import StagePlan, run_curate
-from pipeline.stages.base import KEPT, REJECTED, STATS
-from pipeline.stages.decontaminate import Decontaminate
-from pipeline.stages.near_dedupe import NearDedupe
-from pipeline.stats import merge_parts
 from tests.conftest import write_jsonl
 from tests.pipeline.test_minhash import edited, prose
 from tests.pipeline.test_stages_beam import ENGLISH, doc, ids

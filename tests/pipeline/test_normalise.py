@@ -1,5 +1,5 @@
-from pipeline.config import NormaliseConfig
-from pipeline.normalise import normalise_text
+from gemmaflow.pipeline.config import NormaliseConfig
+from gemmaflow.pipeline.normalise import normalise_text
 
 CFG = NormaliseConfig()
 

@@ -6,11 +6,10 @@ import random
 
 import numpy as np
 import pytest
-
-from pipeline.mixture import DomainHistogram, mixture_bucket, plan_mixture, seeded_hash, split_of
-from pipeline.pack_config import MixtureConfig
-from pipeline.packing import PackItem, best_fit_decreasing, pack_window
-from pipeline.shards_write import SHARD_SCHEMA, parquet_bytes, rows_to_table
+from gemmaflow.pipeline.mixture import DomainHistogram, mixture_bucket, plan_mixture, seeded_hash, split_of
+from gemmaflow.pipeline.pack_config import MixtureConfig
+from gemmaflow.pipeline.packing import PackItem, best_fit_decreasing, pack_window
+from gemmaflow.pipeline.shards_write import SHARD_SCHEMA, parquet_bytes, rows_to_table
 
 
 def items(lengths: list[int], domain: str = "web") -> list[PackItem]:

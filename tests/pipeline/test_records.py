@@ -1,6 +1,6 @@
 import json
 
-from pipeline.records import DeadLetter, document_from_record, parse_json_line, stable_id
+from gemmaflow.pipeline.records import DeadLetter, document_from_record, parse_json_line, stable_id
 
 
 def _parse(obj: object, position: int = 0) -> object:

@@ -9,13 +9,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from gemmaflow.pipeline.config import PiiConfig
+from gemmaflow.pipeline.pack_config import PackingConfig, SftConfig
+from gemmaflow.pipeline.stages.sft import run_sft
+from gemmaflow.pipeline.tokenize import load_processor
 
 from gemmaflow.cli import main
 from gemmaflow.commands.common import sample_path
-from pipeline.config import PiiConfig
-from pipeline.pack_config import PackingConfig, SftConfig
-from pipeline.stages.sft import run_sft
-from pipeline.tokenize import load_processor
 from tests.conftest import write_jsonl
 from tests.pipeline.test_pack_tokenizer import tiny_tokenizer  # noqa: F401 (fixture)
 
@@ -92,7 +92,7 @@ def test_chat_records_deduplicated_scrubbed_and_overlong_rejected(tmp_path, tiny
 
 @pytest.mark.slow  # loads the shipped fastText classifiers
 def test_classifiers_judge_the_answers_when_enabled(tmp_path, tiny_tokenizer):  # noqa: F811
-    from pipeline.config import ClassifyConfig
+    from gemmaflow.pipeline.config import ClassifyConfig
 
     config = SftConfig(packing=PackingConfig(seq_len=1024), classify=ClassifyConfig(enabled=True))
     out = tmp_path / "out"

@@ -5,18 +5,18 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
+from gemmaflow.pipeline.config import DomainConfig, LanguageConfig, NormaliseConfig, ReadConfig
+from gemmaflow.pipeline.heuristics import HeuristicsConfig
+from gemmaflow.pipeline.records import document_from_record
+from gemmaflow.pipeline.stages.base import DEAD, KEPT, REJECTED, STATS
+from gemmaflow.pipeline.stages.dedupe import ExactDedupe
+from gemmaflow.pipeline.stages.domain import DetectDomain
+from gemmaflow.pipeline.stages.heuristics import ApplyHeuristics
+from gemmaflow.pipeline.stages.language import IdentifyLanguage
+from gemmaflow.pipeline.stages.normalise import Normalise
+from gemmaflow.pipeline.stages.read import ReadDocuments
+from gemmaflow.pipeline.stats import merge_parts
 
-from pipeline.config import DomainConfig, LanguageConfig, NormaliseConfig, ReadConfig
-from pipeline.heuristics import HeuristicsConfig
-from pipeline.records import document_from_record
-from pipeline.stages.base import DEAD, KEPT, REJECTED, STATS
-from pipeline.stages.dedupe import ExactDedupe
-from pipeline.stages.domain import DetectDomain
-from pipeline.stages.heuristics import ApplyHeuristics
-from pipeline.stages.language import IdentifyLanguage
-from pipeline.stages.normalise import Normalise
-from pipeline.stages.read import ReadDocuments
-from pipeline.stats import merge_parts
 from tests.conftest import write_jsonl
 
 ENGLISH = (

@@ -15,9 +15,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-
-from pipeline.records import CURATED_SCHEMA
-from tokenizer_train.config import SampleConfig, TokenizerConfig, TrainerConfig
+from gemmaflow.pipeline.records import CURATED_SCHEMA
+from gemmaflow.tokenizer_train.config import SampleConfig, TokenizerConfig, TrainerConfig
 
 WORDS = (
     "the of and to in is was for that with as on by at from this which be are an or it has had not but "
@@ -113,7 +112,7 @@ def curated_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def trained(curated_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     """One tokenizer trained on the fixture corpus, shared by the tests that only read it."""
-    from tokenizer_train.job import train_tokenizer
+    from gemmaflow.tokenizer_train.job import train_tokenizer
 
     out = tmp_path_factory.mktemp("tokenizer")
     card = train_tokenizer(str(curated_dir), str(out), small_config())

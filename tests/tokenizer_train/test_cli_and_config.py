@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from gemmaflow.tokenizer_train.config import TokenizerConfig, load_tokenizer_config
 
 from gemmaflow.cli import main
-from gemmaflow.configio import ConfigError
+from gemmaflow.core.configio import ConfigError
 from tests.tokenizer_train.conftest import write_curated
-from tokenizer_train.config import TokenizerConfig, load_tokenizer_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

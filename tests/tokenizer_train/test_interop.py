@@ -16,8 +16,8 @@ def test_transformers_gemma_tokenizers_match_sentencepiece(
     trained: tuple[Path, dict[str, Any]], curated_dir: Path, tmp_path: Path
 ) -> None:
     transformers = pytest.importorskip("transformers")
-    from tokenizer_train.config import SampleConfig
-    from tokenizer_train.sample import sample_corpus
+    from gemmaflow.tokenizer_train.config import SampleConfig
+    from gemmaflow.tokenizer_train.sample import sample_corpus
 
     model = str(trained[0] / "tokenizer.model")
     processor = spm.SentencePieceProcessor(model_file=model)

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tokenizer_train.report import format_report, validation_report
-from tokenizer_train.sample import HeldOutDocument
+from gemmaflow.tokenizer_train.report import format_report, validation_report
+from gemmaflow.tokenizer_train.sample import HeldOutDocument
 
 
 def test_report_on_heldout_documents_is_exact_and_complete(trained: tuple[Path, dict[str, Any]]) -> None:

@@ -8,11 +8,9 @@ from typing import Any
 
 import pytest
 import sentencepiece as spm
-
-from tests.tokenizer_train.conftest import small_config
-from tokenizer_train.config import SpecialToken, TrainerConfig
-from tokenizer_train.job import train_tokenizer
-from tokenizer_train.train import (
+from gemmaflow.tokenizer_train.config import SpecialToken, TrainerConfig
+from gemmaflow.tokenizer_train.job import train_tokenizer
+from gemmaflow.tokenizer_train.train import (
     VocabularyEstimate,
     VocabularyTooLargeError,
     check_vocabulary,
@@ -20,6 +18,8 @@ from tokenizer_train.train import (
     fixed_pieces,
     meta_piece_count,
 )
+
+from tests.tokenizer_train.conftest import small_config
 
 TRICKY = [
     "def f(x):\n\tif x:\n\t\treturn {'a': [1, 2]}\n        return None  # eight spaces\n",
@@ -97,7 +97,7 @@ def test_impossible_vocabulary_fails_before_sentencepiece_runs(
 def test_vocabulary_below_the_bound_but_above_what_bpe_reaches_is_translated(curated_dir: Path, tmp_path: Path) -> None:
     """The bound is an upper bound; SentencePiece's own exact count is turned into the same message."""
     config = small_config(byte_budget=60_000)
-    from tokenizer_train.sample import sample_corpus
+    from gemmaflow.tokenizer_train.sample import sample_corpus
 
     sample = sample_corpus(str(curated_dir), tmp_path / "t.txt", config.sample, 4192)
     bound = estimate_vocabulary(sample.train_path, config.trainer).max_vocab_size
