@@ -9,6 +9,8 @@
 - `model.convert`: Keras Hub weights in; Hugging Face Gemma safetensors in and out.
 - `model.shards`: the packed-shard reader (validation, random access, batch order from seed and step).
 - `model.train`, `model.train_config`, `model.optim`, `model.lora`, `model.checkpoint`: the trainer.
+- `model.weights`: fresh weights and loading any weights folder, for the trainer and `GemmaLM` alike.
+- `model.device_peak`: the devices' peak matmul throughput, MFU's denominator.
 - `model.api`: `GemmaLM`, the Keras-Hub-like Python API (`from model import GemmaLM`).
 
 The shard format document is this package's contract with the pipeline; it imports neither Beam

@@ -15,7 +15,6 @@ adapters merged) and a Hugging Face Gemma folder (`config.json` + safetensors). 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,53 +23,15 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from gemmaflow.model import checkpoint, convert, lora
+
+from gemmaflow.core.chat import END_OF_TURN, END_OF_TURN_ID, EOS_ID
+from gemmaflow.model import checkpoint, convert
 from gemmaflow.model.config import DType, GemmaConfig, preset
-from gemmaflow.model.gemma import LayerIntercept, Params, init_params
+from gemmaflow.model.gemma import LayerIntercept, Params
 from gemmaflow.model.layers import Array
-from gemmaflow.model.sampling import END_OF_TURN_ID, EOS_ID, BeamSampler, Sampler, SamplerKind, generate
+from gemmaflow.model.sampling import BeamSampler, Sampler, SamplerKind, generate
 from gemmaflow.model.scoring import ScoringMode, score
-from gemmaflow.model.train_config import LoraConfig
-
-from gemmaflow.core.configio import from_dict
-
-TOKENIZER_FILE = "tokenizer.model"
-
-
-def load_weights(path: str | Path) -> tuple[GemmaConfig, Params, Path | None]:
-    """(config, float32-as-saved params, tokenizer file or None) from any folder `from_pretrained` accepts."""
-    path = Path(path)
-    tokenizer = path / TOKENIZER_FILE
-    if (path / checkpoint.MODEL_CONFIG).is_file():
-        config, params = checkpoint.load_model(path)
-    elif (path / "config.json").is_file() and any(path.glob("*.safetensors*")):
-        config, params = convert.load_hf(path)
-    elif (path / "final" / checkpoint.MODEL_CONFIG).is_file():
-        return load_weights(path / "final")
-    elif (path / "checkpoints").is_dir():
-        store = checkpoint.CheckpointStore(path / "checkpoints", keep=1_000_000)
-        step = store.latest_whole_step()
-        if step is None:
-            raise checkpoint.CheckpointError(f"{path / 'checkpoints'} holds no whole checkpoint")
-        meta = store.read_meta(step)
-        config = checkpoint.config_from_dict(meta["model_config"])
-        params, adapters = store.restore_params(step)
-        if adapters is not None:
-            params = lora.merge(params, adapters, from_dict(LoraConfig, meta["lora"]))
-    else:
-        raise checkpoint.CheckpointError(f"{path}: not a gemmaflow model, training run or Hugging Face Gemma folder")
-    return config, params, tokenizer if tokenizer.is_file() else None
-
-
-def fresh_params(config: GemmaConfig, rng: jax.Array, shardings: Any = None) -> Params:
-    """New weights from the model's own initialisers (`init_params`), optionally laid out over a mesh.
-
-    The init program runs once, so it is compiled without LLVM's optimisations: on CPU that takes
-    seconds instead of tens of seconds for the random-number kernels, and draws the same
-    distributions (the exact bits are fixed by this choice, so seeds stay reproducible).
-    """
-    init = jax.jit(functools.partial(init_params, config), out_shardings=shardings)
-    return init.lower(rng).compile(compiler_options={"xla_backend_optimization_level": 0})(rng)
+from gemmaflow.model.weights import TOKENIZER_FILE, fresh_params, load_weights
 
 
 def _cast(config: GemmaConfig, params: Params, dtype: DType | str | None) -> tuple[GemmaConfig, Params]:
@@ -137,7 +98,7 @@ class GemmaLM:
     def _stop_tokens(self) -> tuple[int, ...]:
         if self.tokenizer is None:
             return (EOS_ID, END_OF_TURN_ID)
-        end_of_turn = self.tokenizer.piece_to_id("<end_of_turn>")
+        end_of_turn = self.tokenizer.piece_to_id(END_OF_TURN)
         has_end_of_turn = end_of_turn != self.tokenizer.unk_id()
         return (self.tokenizer.eos_id(), *([end_of_turn] if has_end_of_turn else []))
 

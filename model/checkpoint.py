@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
+
 from gemmaflow.model.config import DType, GemmaConfig
 from gemmaflow.model.gemma import Params
 from gemmaflow.model.shards import file_sha256

@@ -1,6 +1,6 @@
 """Gemma model configuration: one frozen dataclass, one factory per size.
 
-The 2B and 7B factories reproduce Gemma v1 (GUIDE.md section 1). Their `vocab_size` defaults to
+The 2B and 7B factories reproduce Gemma v1 (Gemma report, Gemma Team 2024, Table 1). Their `vocab_size` defaults to
 the 256,128 embedding rows of the released checkpoints (the 256,000-piece tokenizer padded by 128),
 so loading those weights needs no argument; a model trained on our own tokenizer passes that
 tokenizer's size instead. The small presets keep Gemma's architecture (multi-query attention,
@@ -95,7 +95,8 @@ def gemma_7b(vocab_size: int = GEMMA_EMBEDDING_ROWS, **overrides: object) -> Gem
 
 
 def small(vocab_size: int = 32_000, **overrides: object) -> GemmaConfig:
-    """The issue's CPU benchmark shape: d_model 256, 4 layers, 4 query heads / 1 KV head of 64."""
+    """The CPU benchmark shape (benchmarks/model_train_step.py): d_model 256, 4 layers, 4 query heads / 1 KV head
+    of 64."""
     return _build(vocab_size=vocab_size, d_model=256, num_layers=4, num_heads=4, num_kv_heads=1, head_dim=64,
                   ffw_dim=1024, max_seq_len=1024, overrides=overrides)
 

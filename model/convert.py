@@ -21,6 +21,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import safetensors.numpy
+
 from gemmaflow.model.config import DType, GemmaConfig
 from gemmaflow.model.gemma import Params, init_params
 

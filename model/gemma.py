@@ -24,6 +24,7 @@ import flax.linen as nn
 import flax.struct
 import jax
 import jax.numpy as jnp
+
 from gemmaflow.model.config import GemmaConfig
 from gemmaflow.model.layers import Array, Block, Embedder, LayerCache, RMSNorm, attention_mask
 
@@ -135,7 +136,7 @@ def count_params(config: GemmaConfig) -> ParamCount:
 
 
 def train_flops_per_token(config: GemmaConfig, seq_len: int) -> float:
-    """Matmul FLOPs to train on one token of a `seq_len` row (GUIDE.md section 1), for MFU.
+    """Matmul FLOPs to train on one token of a `seq_len` row, for MFU (as PaLM defines it, Chowdhery et al., 2022).
 
     Forward per layer: feed-forward 3*2*D*F, query/key/value 2*D*(N+2K)*H, output 2*N*H*D, causal
     attention 4*S*N*H/2; plus the logits 2*D*V. Training is 3x forward (backward costs two).

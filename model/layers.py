@@ -1,6 +1,7 @@
 """Gemma v1 building blocks: the math as small pure functions, the weights in Flax Linen modules.
 
-Every number here is from GUIDE.md section 1. Einsum letters, one per dimension:
+Every number here is from the Gemma report (Gemma Team, 2024) and its reference implementation
+(google-deepmind/gemma). Einsum letters, one per dimension:
 
     B  batch                      N  query heads
     T  query positions            K  key/value heads
@@ -24,12 +25,13 @@ import flax.linen as nn
 import flax.struct
 import jax
 import jax.numpy as jnp
+
 from gemmaflow.model.config import GemmaConfig
 
 Array = jax.Array
 
-# Replaces masked attention logits (GUIDE: "a large negative value"). Finite, unlike -inf, so a row
-# with no visible key (a padding query) gives a uniform softmax instead of NaN.
+# Replaces masked attention logits (a large negative value, as in Gemma's reference implementation).
+# Finite, unlike -inf, so a row with no visible key (a padding query) gives a uniform softmax instead of NaN.
 MASK_VALUE = float(jnp.finfo(jnp.float32).min)
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+
 from gemmaflow.model.gemma import Params
 from gemmaflow.model.train_config import LoraConfig
 

@@ -1,6 +1,6 @@
 """Masked next-token cross-entropy without materialising the logits.
 
-The loss is `sum(xent * mask) / sum(mask)` (GUIDE.md section 3) over tokens whose `mask` is set
+The loss is `sum(xent * mask) / sum(mask)` over tokens whose `mask` is set
 (non-padding; for SFT, answer tokens only). With Gemma's 256k vocabulary, logits for one 8192-token
 row are 8.4 GB in float32, so `chunked_cross_entropy` walks the flattened tokens in chunks: each
 step projects C hidden states onto the vocabulary, reduces them to per-token losses and drops the

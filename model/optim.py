@@ -11,6 +11,7 @@ from typing import Any
 
 import jax
 import optax
+
 from gemmaflow.model.train_config import OptimizerConfig
 
 

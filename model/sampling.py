@@ -26,13 +26,11 @@ import flax.struct
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from gemmaflow.core.chat import END_OF_TURN_ID, EOS_ID, PAD_ID
 from gemmaflow.model.config import GemmaConfig
 from gemmaflow.model.gemma import Cache, Gemma, Params, init_cache
 from gemmaflow.model.layers import Array, LayerCache
-
-EOS_ID = 1
-END_OF_TURN_ID = 107  # Gemma 1/2 `<end_of_turn>` (GUIDE.md section 2)
-PAD_ID = 0
 
 
 class SamplerKind(enum.Enum):

@@ -14,6 +14,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+
 from gemmaflow.model.config import GemmaConfig
 from gemmaflow.model.gemma import Gemma, LayerIntercept, Params
 from gemmaflow.model.layers import Array

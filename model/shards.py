@@ -1,10 +1,12 @@
 """The packed-shard reader: validates a shard folder (docs/shard-format.md) and serves batches by step.
 
 This is the one implementation of the format's reading side; the writers live in `pipeline/` and
-neither imports the other. Opening a split checks what the document lists under "What the reader
-checks": format and version, the tokenizer's vocabulary against the model's, `seq_len`, every
-shard's SHA-256 and row count. Rows are fetched by global sequence index one row group at a time
-(the writer keeps row groups small for exactly this), so no shard is ever read whole.
+neither imports the other: both take the format's names and the manifest parser from
+`gemmaflow.core.shard_format`. Opening a split checks what the document lists under "What the
+reader checks": format and version (the manifest parser), the tokenizer's vocabulary against the
+model's, `seq_len`, every shard's SHA-256 and row count. Rows are fetched by global sequence index
+one row group at a time (the writer keeps row groups small for exactly this), so no shard is ever
+read whole.
 
 Training order is a pure function of `(seed, step)`: global sample `g = step * batch_size + j` is
 drawn from epoch `g // num_sequences` at slot `g % num_sequences` of that epoch's permutation,
@@ -15,23 +17,14 @@ batches, and no sequence repeats before every sequence has been seen once.
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import hashlib
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 
-FORMAT = "gemmaflow-shards"
-FORMAT_VERSIONS = (1,)
-KINDS = ("pretrain", "sft")
-COLUMNS = ("tokens", "segment_ids", "positions", "loss_mask")
-
-
-class ShardFormatError(ValueError):
-    """The folder does not hold valid shards for this model (the message says what is wrong)."""
+from gemmaflow.core.shard_format import COLUMNS, Manifest, ShardFormatError
 
 
 class ShardChecksumError(ShardFormatError):
@@ -40,58 +33,6 @@ class ShardChecksumError(ShardFormatError):
     def __init__(self, path: Path, expected: str, actual: str) -> None:
         super().__init__(f"{path}: SHA-256 {actual} does not match the manifest's {expected}")
         self.path = path
-
-
-@dataclasses.dataclass(frozen=True)
-class ShardInfo:
-    path: str  # relative to the folder holding manifest.json
-    sequences: int
-    sha256: str
-
-
-@dataclasses.dataclass(frozen=True)
-class Manifest:
-    """The fields of manifest.json the reader relies on (the rest is kept in `raw`)."""
-
-    kind: str
-    seq_len: int
-    row_group_size: int
-    vocab_size: int
-    pad_id: int
-    eos_id: int
-    bos_id: int
-    tokenizer_sha256: str
-    splits: dict[str, tuple[ShardInfo, ...]]
-    raw: dict
-
-    @classmethod
-    def load(cls, directory: str | Path) -> Manifest:
-        path = Path(directory) / "manifest.json"
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ShardFormatError(f"{path} not found: not a shard folder") from None
-        except json.JSONDecodeError as exc:
-            raise ShardFormatError(f"{path} is not valid JSON: {exc}") from None
-        if data.get("format") != FORMAT or data.get("format_version") not in FORMAT_VERSIONS:
-            raise ShardFormatError(f"{path}: format {data.get('format')!r} version {data.get('format_version')!r}; "
-                                   f"this reader knows {FORMAT!r} versions {list(FORMAT_VERSIONS)}")
-        tokenizer = data.get("tokenizer") or {}
-        for name, value in (("seq_len", data.get("seq_len")), ("tokenizer.vocab_size", tokenizer.get("vocab_size"))):
-            if not isinstance(value, int) or value <= 0:
-                raise ShardFormatError(f"{path}: {name} must be a positive integer, got {value!r}")
-        kind = data.get("kind", "pretrain")
-        if kind not in KINDS:
-            raise ShardFormatError(f"{path}: unknown kind {kind!r}; expected one of {list(KINDS)}")
-        try:
-            splits = {name: tuple(ShardInfo(s["path"], int(s["sequences"]), s["sha256"]) for s in split["shards"])
-                      for name, split in data.get("splits", {}).items()}
-        except (KeyError, TypeError) as exc:
-            raise ShardFormatError(f"{path}: malformed shard entry ({exc!r})") from None
-        return cls(kind=kind, seq_len=data["seq_len"], row_group_size=int(data.get("row_group_size", 64)),
-                   vocab_size=tokenizer["vocab_size"], pad_id=int(tokenizer.get("pad_id", 0)),
-                   eos_id=int(tokenizer.get("eos_id", 1)), bos_id=int(tokenizer.get("bos_id", 2)),
-                   tokenizer_sha256=str(tokenizer.get("sha256", "")), splits=splits, raw=data)
 
 
 def file_sha256(path: Path) -> str:

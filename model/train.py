@@ -15,6 +15,9 @@ Exactness: a step's inputs are the restored params, optimiser state and the step
 killed after checkpoint k and resumed computes bit-for-bit the steps an uninterrupted run would
 (on the same devices and software). A non-finite loss or gradient norm leaves the state as it was
 (selected inside the step), saves it as a checkpoint and stops the run with `TrainingDiverged`.
+
+Each step's metrics record MFU (PaLM appendix B) against the peak of the devices in use, and which
+peak that was (`model/device_peak.py`): a vendor table, a CPU probe or the config's `peak_tflops`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import logging
 import math
 import shutil
 import sys
@@ -35,20 +37,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from gemmaflow.core.configio import ConfigError, fingerprint, to_dict
 from gemmaflow.model import lora as lora_lib
-from gemmaflow.model.api import TOKENIZER_FILE, fresh_params, load_weights
 from gemmaflow.model.checkpoint import CheckpointStore, TrainState, config_to_dict, save_model
 from gemmaflow.model.config import DType, GemmaConfig
+from gemmaflow.model.device_peak import Peak, job_peak
 from gemmaflow.model.gemma import Gemma, Params, init_params, train_flops_per_token
 from gemmaflow.model.loss import chunked_cross_entropy
 from gemmaflow.model.optim import learning_rate_schedule, make_optimizer
 from gemmaflow.model.shards import Manifest, ShardDataset, ShardFormatError, ShardReader, file_sha256
 from gemmaflow.model.train_config import TrainConfig
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
-
-from gemmaflow.core.configio import ConfigError, fingerprint, to_dict
-
-log = logging.getLogger(__name__)
+from gemmaflow.model.weights import TOKENIZER_FILE, fresh_params, load_weights, weights_folder_kind
 
 Array = jax.Array
 Batch = dict[str, Array]  # inputs, positions, segment_ids, targets, mask: [A, b, T] each
@@ -176,18 +177,101 @@ def make_eval_step(model_config: GemmaConfig, config: TrainConfig) -> Callable:
     return evaluate
 
 
-# --- Setup -------------------------------------------------------------------------------------
+# --- The run -----------------------------------------------------------------------------------
 
 
-def _model_and_weights(config: TrainConfig, manifest: Manifest) -> tuple[GemmaConfig, Params | None]:
-    """The model config and, when fine-tuning (`init_from`), the loaded float32 weights."""
-    if not config.model.init_from:
-        return config.model.build(manifest.vocab_size, manifest.seq_len), None
-    loaded_config, params, _ = load_weights(config.model.init_from)
-    model_config = dataclasses.replace(loaded_config, param_dtype=DType.FLOAT32,
-                                       dtype=DType(config.model.compute_dtype),
-                                       max_seq_len=max(loaded_config.max_seq_len, manifest.seq_len))
-    return model_config, jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), params)
+def train(shards: str | Path, config: TrainConfig, out_dir: str | Path, *, resume: bool = False,
+          stream: TextIO | None = None) -> TrainResult:
+    """Train on the shard folder `shards` into `out_dir` (checkpoints/, metrics.jsonl, train_config.json, final/).
+
+    In order: check what the config names (cheap, so mistakes fail before any work), open the
+    checkpoints (refusing to overwrite or to resume inexactly), set up the run's fixed parts, build
+    or restore the state, then step until `config.steps`.
+    """
+    out_dir = Path(out_dir)
+    inputs = check_inputs(shards, config)
+    store = _open_checkpoints(config, out_dir, resume)
+    job, loaded = _set_up(shards, config, out_dir, inputs, store)
+    state = _initial_state(job, loaded, resume)
+    _write_run_files(job)
+    output = _Output(out_dir, config.steps, state.step, config.log_every, stream or sys.stdout)
+    try:
+        _announce(job, state, output)
+        return _loop(job, _compile_train_step(job, state), state, output)
+    finally:
+        output.close()
+
+
+def _announce(job: _Job, state: TrainState, output: _Output) -> None:
+    """The run's facts a reader of the log needs to trust its numbers: where it resumed, what trains, MFU's peak."""
+    if state.step:
+        output.say(f"resumed from checkpoint {state.step}")
+    if state.lora is not None:
+        output.say(f"LoRA: {lora_lib.count(state.lora):,} trainable parameters on {', '.join(job.config.lora.targets)}")
+    output.say(job.peak.describe())
+
+
+def _loop(job: _Job, step_fn: Callable, state: TrainState, output: _Output) -> TrainResult:
+    """Steps up to `config.steps`, checkpointing and evaluating on schedule; then the last evaluation and final/.
+
+    A non-finite step saves the state before it (the last good one) and raises `TrainingDiverged`.
+    """
+    config = job.config
+    saved_step = state.step if state.step in job.store.steps() else None
+    loss = float("nan")
+    while state.step < config.steps:
+        started = time.perf_counter()
+        batch = _read_batch(job, job.train_data, state.step)
+        lr = float(job.schedule(state.step))
+        state, metrics = _train_step(job, step_fn, state, batch)
+        if not metrics["finite"]:
+            _save(job, state, saved_step, output)  # the step kept the previous state: that is the last good one
+            raise TrainingDiverged(state.step + 1, state.step)
+        state = dataclasses.replace(state, step=state.step + 1)
+        loss = metrics["loss"]
+        output.record(_step_record(job, state.step, metrics, lr, time.perf_counter() - started))
+        if state.step % config.checkpoint_every == 0 or state.step == config.steps:
+            saved_step = _save(job, state, saved_step, output)
+        if config.eval_every and state.step % config.eval_every == 0 and state.step != config.steps:
+            _evaluate(job, state, output)
+    eval_loss = _evaluate(job, state, output)
+    _save_final_model(job, state)
+    output.say(f"done: step {state.step}, loss {loss:.4f}, model in {job.out_dir / 'final'}")
+    return TrainResult(step=state.step, loss=loss, eval_loss=eval_loss, out_dir=job.out_dir)
+
+
+# --- Setup: the checks, then the run's fixed parts ---------------------------------------------
+
+RUN_RECORD = "train_config.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class RunInputs:
+    """What `check_inputs` found: the shards' manifest, the tokenizer to copy (or None) and the mesh."""
+
+    manifest: Manifest
+    tokenizer: Path | None
+    mesh: Mesh
+
+
+def check_inputs(shards: str | Path, config: TrainConfig) -> RunInputs:
+    """Check everything the config names before any work, so a wrong path fails in seconds, not after loading.
+
+    Reads the shards' manifest, hashes the tokenizer, looks at the `init_from` folder's file names
+    and checks that the micro-batches split over the devices. It loads no weights and writes nothing.
+    """
+    manifest = Manifest.load(shards)
+    if config.kind != "any" and manifest.kind != config.kind:
+        raise ShardFormatError(f"{shards}: {manifest.kind} shards, the config expects {config.kind}")
+    tokenizer = _check_tokenizer(config, manifest)
+    if config.model.init_from:
+        weights_folder_kind(config.model.init_from)
+    mesh = make_mesh(config.mesh.data, config.mesh.fsdp)
+    rows_per_micro_batch = config.micro_batch_size
+    if rows_per_micro_batch % mesh.size or rows_per_micro_batch % jax.process_count():
+        raise ConfigError(f"a micro-batch of {rows_per_micro_batch} rows (batch_size / grad_accum_steps) does not "
+                          f"split over {mesh.size} devices and {jax.process_count()} processes")
+    return RunInputs(manifest, tokenizer, mesh)
 
 
 def _check_tokenizer(config: TrainConfig, manifest: Manifest) -> Path | None:
@@ -201,8 +285,214 @@ def _check_tokenizer(config: TrainConfig, manifest: Manifest) -> Path | None:
     return path
 
 
+def _open_checkpoints(config: TrainConfig, out_dir: Path, resume: bool) -> CheckpointStore:
+    """The run's checkpoint store, once sure that this run neither overwrites another nor resumes a different one
+    (a resumed run is exact only with the config it started with)."""
+    store = CheckpointStore(out_dir / "checkpoints", keep=config.keep_checkpoints, verify=config.verify_checkpoints)
+    record = out_dir / RUN_RECORD
+    if resume:
+        if record.exists() and json.loads(record.read_text())["fingerprint"] != fingerprint(config):
+            raise ResumeError(f"{out_dir} was trained with a different config; resuming would not be exact")
+    elif store.steps():
+        raise ResumeError(f"{out_dir} already holds checkpoints {store.steps()}: pass --resume, or another --out")
+    return store
+
+
+@dataclasses.dataclass(frozen=True)
+class _Job:
+    """A run's fixed parts: everything except the state its steps change."""
+
+    config: TrainConfig
+    out_dir: Path
+    inputs: RunInputs
+    model_config: GemmaConfig
+    train_data: ShardDataset
+    eval_data: ShardDataset | None
+    store: CheckpointStore
+    optimizer: optax.GradientTransformation
+    schedule: optax.Schedule  # the optimizer's learning rate, for the metrics
+    evaluate: Callable  # jitted `make_eval_step`
+    flops_per_token: float
+    peak: Peak  # for MFU
+    run_record: dict[str, Any]
+
+    @property
+    def mesh(self) -> Mesh:
+        return self.inputs.mesh
+
+    @property
+    def batch_layout(self) -> NamedSharding:
+        return batch_sharding(self.inputs.mesh)
+
+    @property
+    def tokens_per_step(self) -> int:
+        return self.config.batch_size * self.inputs.manifest.seq_len
+
+    @property
+    def checkpoint_meta(self) -> dict[str, Any]:
+        """What a checkpoint records beside the arrays, so `GemmaLM.from_pretrained` can rebuild the model."""
+        return {"model_config": self.run_record["model_config"], "lora": to_dict(self.config.lora),
+                "config_fingerprint": self.run_record["fingerprint"]}
+
+
+def _set_up(shards: str | Path, config: TrainConfig, out_dir: Path, inputs: RunInputs,
+            store: CheckpointStore) -> tuple[_Job, Params | None]:
+    """The job, and the loaded weights when fine-tuning (`init_from`; None for fresh weights)."""
+    model_config, loaded = _model_and_weights(config, inputs.manifest)
+    train_data = ShardDataset(ShardReader(shards, "train", vocab_size=model_config.vocab_size),
+                              config.batch_size, config.seed)
+    eval_data = None
+    if inputs.manifest.splits.get("validation"):
+        eval_data = ShardDataset(ShardReader(shards, "validation", vocab_size=model_config.vocab_size),
+                                 config.batch_size, config.seed, shuffle=False)
+    run_record = {"config": to_dict(config), "fingerprint": fingerprint(config),
+                  "shards": str(Path(shards).absolute()), "model_config": config_to_dict(model_config)}
+    job = _Job(config=config, out_dir=out_dir, inputs=inputs, model_config=model_config, train_data=train_data,
+               eval_data=eval_data, store=store, optimizer=make_optimizer(config.optimizer, config.steps),
+               schedule=learning_rate_schedule(config.optimizer, config.steps),
+               evaluate=jax.jit(make_eval_step(model_config, config)),
+               flops_per_token=train_flops_per_token(model_config, inputs.manifest.seq_len),
+               peak=job_peak(list(inputs.mesh.devices.flat), config.peak_tflops), run_record=run_record)
+    return job, loaded
+
+
+def _model_and_weights(config: TrainConfig, manifest: Manifest) -> tuple[GemmaConfig, Params | None]:
+    """The model config and, when fine-tuning (`init_from`), the loaded float32 weights."""
+    if not config.model.init_from:
+        return config.model.build(manifest.vocab_size, manifest.seq_len), None
+    loaded_config, params, _ = load_weights(config.model.init_from)
+    model_config = dataclasses.replace(loaded_config, param_dtype=DType.FLOAT32,
+                                       dtype=DType(config.model.compute_dtype),
+                                       max_seq_len=max(loaded_config.max_seq_len, manifest.seq_len))
+    return model_config, jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), params)
+
+
+def _write_run_files(job: _Job) -> None:
+    """train_config.json (what `--resume` checks) and the tokenizer, so the output folder is self-describing."""
+    job.out_dir.mkdir(parents=True, exist_ok=True)
+    if jax.process_index() == 0:
+        (job.out_dir / RUN_RECORD).write_text(json.dumps(job.run_record, indent=2) + "\n")
+        if job.inputs.tokenizer is not None:
+            shutil.copyfile(job.inputs.tokenizer, job.out_dir / TOKENIZER_FILE)
+
+
+# --- State -------------------------------------------------------------------------------------
+
+
+def _initial_state(job: _Job, loaded: Params | None, resume: bool) -> TrainState:
+    """Fresh or loaded weights, LoRA adapters and AdamW state laid out over the mesh; with `resume`, the
+    newest whole checkpoint in their place (the fresh state is its template, so it lands where they would)."""
+    config, mesh = job.config, job.mesh
+    param_rng, lora_rng, rng = jax.random.split(jax.random.key(config.seed), 3)
+    abstract_params = jax.eval_shape(functools.partial(init_params, job.model_config), param_rng)
+    param_shardings = tree_shardings(abstract_params, mesh)
+    if loaded is None:
+        params = fresh_params(job.model_config, param_rng, param_shardings)
+    else:
+        params = jax.device_put(loaded, param_shardings)
+    adapters = None
+    if config.lora.enabled:
+        adapters = lora_lib.init_lora(params, config.lora, lora_rng)
+        adapters = jax.device_put(adapters, tree_shardings(adapters, mesh))
+    trainable = params if adapters is None else adapters
+    opt_shardings = tree_shardings(jax.eval_shape(job.optimizer.init, trainable), mesh)
+    opt_state = jax.jit(job.optimizer.init, out_shardings=opt_shardings)(trainable)
+    state = TrainState(step=0, params=params, opt_state=opt_state, rng=rng, lora=adapters)
+    if resume and (restored := job.store.restore_latest(state)) is not None:
+        return restored
+    return state
+
+
+def _save(job: _Job, state: TrainState, saved_step: int | None, output: _Output) -> int:
+    """Checkpoint `state` unless its step is saved already; returns the step now saved."""
+    if saved_step != state.step:
+        job.store.save(state, job.checkpoint_meta)
+        output.say(f"saved checkpoint {state.step}")
+    return state.step
+
+
+def _save_final_model(job: _Job, state: TrainState) -> None:
+    """final/: the trained weights (LoRA adapters merged) and the tokenizer, as `GemmaLM.from_pretrained` reads them."""
+    final = state.params if state.lora is None else lora_lib.merge(state.params, state.lora, job.config.lora)
+    save_model(job.out_dir / "final", job.model_config, final)
+    if jax.process_index() == 0 and job.inputs.tokenizer is not None:
+        shutil.copyfile(job.inputs.tokenizer, job.out_dir / "final" / TOKENIZER_FILE)
+
+
+# --- Steps -------------------------------------------------------------------------------------
+
+
+def _compile_train_step(job: _Job, state: TrainState) -> Callable:
+    """`make_train_step` jitted for this state's layout; it donates the trainable tree and the AdamW state."""
+    lora_run = job.config.lora.enabled
+    trainable_shardings = tree_shardings(state.lora if lora_run else state.params, job.mesh)
+    frozen_shardings = tree_shardings(state.params, job.mesh) if lora_run else None
+    opt_shardings = tree_shardings(state.opt_state, job.mesh)
+    return jax.jit(make_train_step(job.model_config, job.config, job.optimizer),
+                   in_shardings=(trainable_shardings, frozen_shardings, opt_shardings, job.batch_layout),
+                   out_shardings=(trainable_shardings, opt_shardings, None), donate_argnums=(0, 2))
+
+
+def _put_batch(arrays: dict[str, np.ndarray], micro_batches: int, sharding: NamedSharding) -> Batch:
+    """Host rows [A*b_local, T] -> global [A, b, T] arrays laid out over the mesh."""
+    return {name: jax.make_array_from_process_local_data(
+        sharding, np.ascontiguousarray(value.reshape(micro_batches, -1, value.shape[-1])))
+        for name, value in arrays.items()}
+
+
+def _read_batch(job: _Job, data: ShardDataset, index: int) -> Batch:
+    """Batch `index` of `data`: this process's rows, laid out over the mesh as [A, b, T]."""
+    micro_batches = job.config.grad_accum_steps
+    arrays = data.batch_at(index, micro_batches, jax.process_index(), jax.process_count())
+    return _put_batch(arrays, micro_batches, job.batch_layout)
+
+
+def _train_step(job: _Job, step_fn: Callable, state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, float]]:
+    """One optimizer step (the step number is the caller's to advance) and its metrics on the host.
+
+    On a non-finite loss or gradient the returned state is the one passed in (`make_train_step`).
+    """
+    if job.config.lora.enabled:
+        trained, opt_state, metrics = step_fn(state.lora, state.params, state.opt_state, batch)
+        state = dataclasses.replace(state, lora=trained, opt_state=opt_state)
+    else:
+        trained, opt_state, metrics = step_fn(state.params, None, state.opt_state, batch)
+        state = dataclasses.replace(state, params=trained, opt_state=opt_state)
+    return state, {k: float(v) for k, v in jax.device_get(metrics).items()}
+
+
+def _step_record(job: _Job, step: int, metrics: dict[str, float], lr: float, seconds: float) -> dict[str, Any]:
+    """The metrics.jsonl line of one step; MFU is None where the devices' peak is unknown."""
+    tokens_per_s = job.tokens_per_step / seconds
+    return {"step": step, "loss": metrics["loss"], "cross_entropy": metrics["cross_entropy"],
+            "z_loss": metrics["z_loss"], "grad_norm": metrics["grad_norm"], "lr": lr,
+            "loss_tokens": int(metrics["loss_tokens"]), "tokens_per_s": tokens_per_s,
+            "mfu": job.peak.mfu(tokens_per_s * job.flops_per_token), "step_seconds": seconds,
+            "peak_tflops": job.peak.tflops, "peak_source": job.peak.source}
+
+
+def _evaluate(job: _Job, state: TrainState, output: _Output) -> float | None:
+    """Validation loss over the split's first `eval_batches` batches (None without a validation split)."""
+    if job.eval_data is None:
+        return None
+    batches = min(job.config.eval_batches, math.ceil(len(job.eval_data.reader) / job.config.batch_size))
+    sums = np.zeros(2)
+    for index in range(batches):
+        sums += np.asarray(job.evaluate(state.params, state.lora, _read_batch(job, job.eval_data, index)))
+    eval_loss = float(sums[0] / max(sums[1], 1.0))
+    output.record({"step": state.step, "eval_loss": eval_loss, "eval_tokens": int(sums[1])})
+    output.say(f"eval at step {state.step}: loss {eval_loss:.4f}")
+    return eval_loss
+
+
+# --- Progress ---------------------------------------------------------------------------------
+
+
 class _Output:
-    """metrics.jsonl and stdout: a progress bar on a terminal, plain lines every `log_every` steps otherwise."""
+    """metrics.jsonl and stdout: a progress bar on a terminal, plain lines every `log_every` steps otherwise.
+
+    MFU is left out where the devices' peak is unknown (model/device_peak.py).
+    """
 
     def __init__(self, out_dir: Path, total: int, start: int, log_every: int, stream: TextIO) -> None:
         self.path = out_dir / "metrics.jsonl"
@@ -226,12 +516,15 @@ class _Output:
             return
         if self.bar is not None:
             self.bar.update(entry["step"] - self.bar.n)
-            self.bar.set_postfix(loss=f"{entry['loss']:.4f}", lr=f"{entry['lr']:.2e}",
-                                 gnorm=f"{entry['grad_norm']:.2f}", tok_s=f"{entry['tokens_per_s']:.0f}",
-                                 mfu=f"{100 * entry['mfu']:.1f}%")
+            postfix = {"loss": f"{entry['loss']:.4f}", "lr": f"{entry['lr']:.2e}",
+                       "gnorm": f"{entry['grad_norm']:.2f}", "tok_s": f"{entry['tokens_per_s']:.0f}"}
+            if entry["mfu"] is not None:
+                postfix["mfu"] = f"{100 * entry['mfu']:.1f}%"
+            self.bar.set_postfix(postfix)
         elif entry["step"] % self.log_every == 0:
+            mfu = "" if entry["mfu"] is None else f" mfu {100 * entry['mfu']:.2f}%"
             self.say(f"step {entry['step']} loss {entry['loss']:.4f} lr {entry['lr']:.3e} grad_norm "
-                     f"{entry['grad_norm']:.3f} tokens/s {entry['tokens_per_s']:.0f} mfu {100 * entry['mfu']:.2f}%")
+                     f"{entry['grad_norm']:.3f} tokens/s {entry['tokens_per_s']:.0f}{mfu}")
 
     def say(self, line: str) -> None:
         if not self.primary:
@@ -244,154 +537,3 @@ class _Output:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
-
-
-def _put_batch(arrays: dict[str, np.ndarray], micro_batches: int, sharding: NamedSharding) -> Batch:
-    """Host rows [A*b_local, T] -> global [A, b, T] arrays laid out over the mesh."""
-    return {name: jax.make_array_from_process_local_data(
-        sharding, np.ascontiguousarray(value.reshape(micro_batches, -1, value.shape[-1])))
-        for name, value in arrays.items()}
-
-
-# --- The loop ----------------------------------------------------------------------------------
-
-
-def train(shards: str | Path, config: TrainConfig, out_dir: str | Path, *, resume: bool = False,
-          stream: TextIO | None = None) -> TrainResult:
-    """Train on the shard folder `shards` into `out_dir` (checkpoints/, metrics.jsonl, final/)."""
-    stream = stream or sys.stdout
-    out_dir = Path(out_dir)
-    manifest = Manifest.load(shards)
-    if config.kind != "any" and manifest.kind != config.kind:
-        raise ShardFormatError(f"{shards}: {manifest.kind} shards, the config expects {config.kind}")
-    tokenizer = _check_tokenizer(config, manifest)
-    model_config, loaded = _model_and_weights(config, manifest)
-    train_data = ShardDataset(ShardReader(shards, "train", vocab_size=model_config.vocab_size),
-                              config.batch_size, config.seed)
-    has_validation = bool(manifest.splits.get("validation"))
-    eval_data = ShardDataset(ShardReader(shards, "validation", vocab_size=model_config.vocab_size),
-                             config.batch_size, config.seed, shuffle=False) if has_validation else None
-
-    store = CheckpointStore(out_dir / "checkpoints", keep=config.keep_checkpoints, verify=config.verify_checkpoints)
-    config_file = out_dir / "train_config.json"
-    run_record = {"config": to_dict(config), "fingerprint": fingerprint(config), "shards": str(Path(shards).absolute()),
-                  "model_config": config_to_dict(model_config)}
-    if resume:
-        if config_file.exists() and json.loads(config_file.read_text())["fingerprint"] != run_record["fingerprint"]:
-            raise ResumeError(f"{out_dir} was trained with a different config; resuming would not be exact")
-    elif store.steps():
-        raise ResumeError(f"{out_dir} already holds checkpoints {store.steps()}: pass --resume, or another --out")
-
-    mesh = make_mesh(config.mesh.data, config.mesh.fsdp)
-    rows_per_micro_batch = config.micro_batch_size
-    if rows_per_micro_batch % mesh.size or rows_per_micro_batch % jax.process_count():
-        raise ConfigError(f"a micro-batch of {rows_per_micro_batch} rows (batch_size / grad_accum_steps) does not "
-                          f"split over {mesh.size} devices and {jax.process_count()} processes")
-
-    # --- State: fresh, loaded or restored, laid out over the mesh.
-    param_rng, lora_rng, rng = jax.random.split(jax.random.key(config.seed), 3)
-    abstract_params = jax.eval_shape(functools.partial(init_params, model_config), param_rng)
-    param_shardings = tree_shardings(abstract_params, mesh)
-    if loaded is None:
-        params = fresh_params(model_config, param_rng, param_shardings)
-    else:
-        params = jax.device_put(loaded, param_shardings)
-    adapters = None
-    if config.lora.enabled:
-        adapters = lora_lib.init_lora(params, config.lora, lora_rng)
-        adapters = jax.device_put(adapters, tree_shardings(adapters, mesh))
-    trainable = params if adapters is None else adapters
-    optimizer = make_optimizer(config.optimizer, config.steps)
-    opt_shardings = tree_shardings(jax.eval_shape(optimizer.init, trainable), mesh)
-    opt_state = jax.jit(optimizer.init, out_shardings=opt_shardings)(trainable)
-    state = TrainState(step=0, params=params, opt_state=opt_state, rng=rng, lora=adapters)
-
-    if resume and (restored := store.restore_latest(state)) is not None:
-        state = restored
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if jax.process_index() == 0:
-        config_file.write_text(json.dumps(run_record, indent=2) + "\n")
-        if tokenizer is not None:
-            shutil.copyfile(tokenizer, out_dir / TOKENIZER_FILE)
-
-    output = _Output(out_dir, config.steps, state.step, config.log_every, stream)
-    if state.step:
-        output.say(f"resumed from checkpoint {state.step}")
-    if adapters is not None:
-        output.say(f"LoRA: {lora_lib.count(adapters):,} trainable parameters on {', '.join(config.lora.targets)}")
-    meta = {"model_config": config_to_dict(model_config), "lora": to_dict(config.lora),
-            "config_fingerprint": run_record["fingerprint"]}
-
-    batch_shard = batch_sharding(mesh)
-    lora_run = adapters is not None
-    trainable_shardings = tree_shardings(state.lora if lora_run else state.params, mesh)
-    frozen_shardings = param_shardings if lora_run else None
-    step_fn = jax.jit(make_train_step(model_config, config, optimizer),
-                      in_shardings=(trainable_shardings, frozen_shardings, opt_shardings, batch_shard),
-                      out_shardings=(trainable_shardings, opt_shardings, None), donate_argnums=(0, 2))
-    eval_fn = jax.jit(make_eval_step(model_config, config))
-    schedule = learning_rate_schedule(config.optimizer, config.steps)
-    flops_per_token = train_flops_per_token(model_config, manifest.seq_len)
-    tokens_per_step = config.batch_size * manifest.seq_len
-    saved_step = state.step if state.step in store.steps() else None
-
-    def save() -> None:
-        nonlocal saved_step
-        if saved_step != state.step:
-            store.save(state, meta)
-            saved_step = state.step
-            output.say(f"saved checkpoint {state.step}")
-
-    def evaluate() -> float | None:
-        if eval_data is None:
-            return None
-        batches = min(config.eval_batches, math.ceil(len(eval_data.reader) / config.batch_size))
-        sums = np.zeros(2)
-        for index in range(batches):
-            arrays = eval_data.batch_at(index, config.grad_accum_steps, jax.process_index(), jax.process_count())
-            sums += np.asarray(eval_fn(state.params, state.lora, _put_batch(arrays, config.grad_accum_steps,
-                                                                           batch_shard)))
-        eval_loss = float(sums[0] / max(sums[1], 1.0))
-        output.record({"step": state.step, "eval_loss": eval_loss, "eval_tokens": int(sums[1])})
-        output.say(f"eval at step {state.step}: loss {eval_loss:.4f}")
-        return eval_loss
-
-    loss, eval_loss = float("nan"), None
-    try:
-        while state.step < config.steps:
-            started = time.perf_counter()
-            arrays = train_data.batch_at(state.step, config.grad_accum_steps, jax.process_index(), jax.process_count())
-            batch = _put_batch(arrays, config.grad_accum_steps, batch_shard)
-            lr = float(schedule(state.step))
-            if lora_run:
-                trained, opt_state, metrics = step_fn(state.lora, state.params, state.opt_state, batch)
-                state = dataclasses.replace(state, lora=trained, opt_state=opt_state)
-            else:
-                trained, opt_state, metrics = step_fn(state.params, None, state.opt_state, batch)
-                state = dataclasses.replace(state, params=trained, opt_state=opt_state)
-            metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-            if not metrics["finite"]:
-                save()  # the step kept the previous state: that is the last good one
-                raise TrainingDiverged(state.step + 1, state.step)
-            state = dataclasses.replace(state, step=state.step + 1)
-            elapsed = time.perf_counter() - started
-            loss = metrics["loss"]
-            tokens_per_s = tokens_per_step / elapsed
-            output.record({"step": state.step, "loss": loss, "cross_entropy": metrics["cross_entropy"],
-                           "z_loss": metrics["z_loss"], "grad_norm": metrics["grad_norm"], "lr": lr,
-                           "loss_tokens": int(metrics["loss_tokens"]), "tokens_per_s": tokens_per_s,
-                           "mfu": tokens_per_s * flops_per_token / (config.peak_tflops * 1e12),
-                           "step_seconds": elapsed})
-            if state.step % config.checkpoint_every == 0 or state.step == config.steps:
-                save()
-            if config.eval_every and state.step % config.eval_every == 0 and state.step != config.steps:
-                evaluate()
-        eval_loss = evaluate()
-        final = state.params if state.lora is None else lora_lib.merge(state.params, state.lora, config.lora)
-        save_model(out_dir / "final", model_config, final)
-        if jax.process_index() == 0 and tokenizer is not None:
-            shutil.copyfile(tokenizer, out_dir / "final" / TOKENIZER_FILE)
-        output.say(f"done: step {state.step}, loss {loss:.4f}, model in {out_dir / 'final'}")
-    finally:
-        output.close()
-    return TrainResult(step=state.step, loss=loss, eval_loss=eval_loss, out_dir=out_dir)

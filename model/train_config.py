@@ -1,8 +1,10 @@
-"""The `gemmaflow train` configuration: typed frozen dataclasses, loaded from YAML by gemmaflow/configio.py.
+"""The `gemmaflow train` configuration: typed frozen dataclasses, loaded from YAML by gemmaflow/core/configio.py.
 
-Defaults follow GUIDE.md section 3 (MaxText's AdamW: b1 0.9, b2 0.95, eps 1e-8, weight decay 0.1,
-warmup 10% then cosine to 10% of peak, clip 1.0). Unknown keys fail before any work, naming the key.
-`configs/train-tiny.yaml` is a complete example.
+The optimiser defaults are MaxText's AdamW (google/maxtext: b1 0.9, b2 0.95, eps 1e-8, weight decay
+0.1, warmup 10% then cosine to 10% of peak, clip 1.0). Unknown keys fail before any work, naming the
+key. Constructing a config only checks its values: nothing here reads a file, so a config can be
+built, compared and fingerprinted anywhere; the files it names (tokenizer, `init_from`) are checked
+when a job starts (`model.train.check_inputs`). `configs/train-tiny.yaml` is a complete example.
 """
 
 from __future__ import annotations
@@ -12,9 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from gemmaflow.model.config import PRESETS, DType, GemmaConfig, preset
-
 from gemmaflow.core.configio import load_yaml
+from gemmaflow.model.config import PRESETS, DType, GemmaConfig, preset
 
 LORA_TARGETS = ("query", "key", "value", "output", "gate", "up", "down")
 
@@ -122,7 +123,8 @@ class TrainConfig:
     keep_checkpoints: int = 3
     verify_checkpoints: bool = True  # record and check SHA-256 of every checkpoint file
     log_every: int = 1  # plain stdout lines when stdout is not a terminal (metrics.jsonl gets every step)
-    peak_tflops: float = 0.18  # the whole job's matmul peak, for MFU (GUIDE.md section 6: this 2-core CPU)
+    # The whole job's peak matmul TFLOP/s for MFU; null or 0: from the devices (model/device_peak.py).
+    peak_tflops: float | None = None
     tokenizer: str = ""  # optional .model file: checked against the shards' tokenizer, copied into the output
 
     def __post_init__(self) -> None:
@@ -133,8 +135,8 @@ class TrainConfig:
         if self.batch_size % self.grad_accum_steps:
             raise ValueError(f"batch_size {self.batch_size} must be a multiple of grad_accum_steps "
                              f"{self.grad_accum_steps}")
-        if self.eval_every < 0 or self.z_loss_weight < 0 or self.peak_tflops <= 0:
-            raise ValueError("eval_every and z_loss_weight must be non-negative, peak_tflops positive")
+        if self.eval_every < 0 or self.z_loss_weight < 0 or (self.peak_tflops or 0.0) < 0:
+            raise ValueError("eval_every, z_loss_weight and peak_tflops must be non-negative")
 
     @property
     def micro_batch_size(self) -> int:

@@ -1,4 +1,5 @@
-"""Packed shards written for tests straight from docs/shard-format.md (no `pipeline` import).
+"""Packed shards written for tests straight from docs/shard-format.md (no `pipeline` import; the
+format's names come from gemmaflow.core.shard_format, as the writers' do).
 
 The documents are counting sequences (start, start + stride, ... modulo the vocabulary), so a tiny
 model can learn them within a few dozen steps: the loss falls well below log(vocab).
@@ -13,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from gemmaflow.core.shard_format import COLUMN_TYPES, FORMAT, FORMAT_VERSION, MANIFEST_FILE
 
 FIRST_TOKEN = 10  # ids below this are reserved (pad 0, eos 1, bos 2, ...)
 
@@ -52,22 +55,23 @@ def write_shards(out: Path, *, seq_len: int = 64, vocab_size: int = 128, train_r
         shards = []
         for index, rows in enumerate(counts):
             data = packed_rows(rows, seq_len, vocab_size, seed=seed * 1000 + offset + index, sft=sft)
-            table = pa.table({
-                "tokens": pa.array(list(data["tokens"]), pa.list_(pa.int32())),
-                "segment_ids": pa.array(list(data["segment_ids"]), pa.list_(pa.int32())),
-                "positions": pa.array(list(data["positions"]), pa.list_(pa.int32())),
-                "loss_mask": pa.array(list(data["loss_mask"]), pa.list_(pa.uint8())),
-            })
+            table = pa.table({name: pa.array(list(data[name]), pa.list_(pa.type_for_alias(element)))
+                              for name, element in COLUMN_TYPES.items()})
             relative = f"{split}/shard-{index:05d}-of-{len(counts):05d}.parquet"
             (out / split).mkdir(exist_ok=True)
             pq.write_table(table, out / relative, row_group_size=row_group_size)
             shards.append({"path": relative, "sequences": rows, "tokens": rows * seq_len,
                            "non_pad_tokens": int((data["segment_ids"] > 0).sum()),
+                           "loss_tokens": int(data["loss_mask"].sum()),
                            "sha256": hashlib.sha256((out / relative).read_bytes()).hexdigest()})
-        splits[split] = {"sequences": sum(counts), "shards": shards}
-    manifest = {"format": "gemmaflow-shards", "format_version": 1, "kind": "sft" if sft else "pretrain",
+        splits[split] = {key: sum(shard[key] for shard in shards)
+                         for key in ("sequences", "tokens", "non_pad_tokens", "loss_tokens")}
+        splits[split]["shards"] = shards
+    tokens = sum(split["tokens"] for split in splits.values())
+    non_pad = sum(split["non_pad_tokens"] for split in splits.values())
+    manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "kind": "sft" if sft else "pretrain",
                 "seq_len": seq_len, "row_group_size": row_group_size,
                 "tokenizer": {"sha256": "", "vocab_size": vocab_size, "pad_id": 0, "eos_id": 1, "bos_id": 2},
-                "splits": splits}
-    (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
+                "splits": splits, "padding_fraction": (tokens - non_pad) / tokens if tokens else 0.0}
+    (out / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2))
     return out

@@ -2,6 +2,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+
 from gemmaflow.model import GemmaLM
 from gemmaflow.model.checkpoint import CheckpointError
 from gemmaflow.model.scoring import score

@@ -1,6 +1,7 @@
 import dataclasses
 
 import pytest
+
 from gemmaflow.model.config import GEMMA_EMBEDDING_ROWS, DType, gemma_2b, gemma_7b, preset, tiny
 
 

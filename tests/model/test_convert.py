@@ -6,10 +6,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import safetensors.numpy
+
 from gemmaflow.model.config import DType, tiny
 from gemmaflow.model.convert import load_hf, params_from_keras_hub, save_hf
 from gemmaflow.model.gemma import count_params
-
 from tests.model.utils import random_params
 
 CONFIG = tiny(vocab_size=10, num_layers=1)

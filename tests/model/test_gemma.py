@@ -4,10 +4,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+
 from gemmaflow.model.config import DType, gemma_2b, gemma_7b, tiny
 from gemmaflow.model.gemma import count_params, init_params, train_flops_per_token
 from gemmaflow.model.layers import Embedder
-
 from tests.model.utils import forward, random_params, unpacked
 
 CONFIG = tiny(vocab_size=101)
@@ -57,7 +57,8 @@ def test_bfloat16_compute_keeps_float32_weights_and_logits(params):
 
 
 def test_embedding_scale_is_rounded_to_the_activation_dtype():
-    """GUIDE: in bfloat16 sqrt(d_model) is cast before multiplying (sqrt(64) = 8 is exact, so use 3072)."""
+    """As in Gemma's reference implementation, in bfloat16 sqrt(d_model) is cast before multiplying (sqrt(64) = 8
+    is exact, so use 3072)."""
     config = tiny(vocab_size=101, d_model=3072, dtype=DType.BFLOAT16)
     table = jnp.ones((101, 3072))
     x = Embedder(config).apply({"params": {"embedding": table}}, jnp.array([[5]]), method=Embedder.encode)

@@ -3,6 +3,7 @@ import math
 import jax.numpy as jnp
 import numpy as np
 import pytest
+
 from gemmaflow.model.layers import apply_rope, attention_mask, rms_norm
 
 

@@ -5,6 +5,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+
 from gemmaflow.model.loss import chunked_cross_entropy, cross_entropy
 
 

@@ -4,12 +4,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+
 from gemmaflow.model import lora
 from gemmaflow.model.config import tiny
 from gemmaflow.model.gemma import init_params
 from gemmaflow.model.optim import learning_rate_schedule, weight_decay_mask
 from gemmaflow.model.train_config import LoraConfig, OptimizerConfig
-
 from tests.model.utils import random_params
 
 CONFIG = tiny(vocab_size=64, num_layers=1)

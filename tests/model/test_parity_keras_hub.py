@@ -9,10 +9,10 @@ import os
 
 import numpy as np
 import pytest
+
 from gemmaflow.model.config import GemmaConfig
 from gemmaflow.model.convert import params_from_keras_hub, save_hf
 from gemmaflow.model.scoring import score
-
 from tests.model.utils import forward, random_params, unpacked
 
 pytestmark = pytest.mark.slow

@@ -2,9 +2,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+
 from gemmaflow.model.config import tiny
 from gemmaflow.model.scoring import ScoringMode, score
-
 from tests.model.utils import forward, random_params, unpacked
 
 CONFIG = tiny(vocab_size=101)

@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+
 from gemmaflow.model.shards import (
     BatchOrder,
     ShardChecksumError,
@@ -11,7 +12,6 @@ from gemmaflow.model.shards import (
     ShardReader,
     training_arrays,
 )
-
 from tests.model.shard_fixtures import write_shards
 
 

@@ -1,4 +1,5 @@
 import functools
+import io
 import json
 import os
 import shutil
@@ -11,15 +12,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+
+from gemmaflow import cli
 from gemmaflow.model.api import GemmaLM
-from gemmaflow.model.checkpoint import CHECKSUMS, CheckpointStore, TrainState
+from gemmaflow.model.checkpoint import CHECKSUMS, CheckpointError, CheckpointStore, TrainState
 from gemmaflow.model.gemma import init_params
 from gemmaflow.model.optim import make_optimizer
 from gemmaflow.model.shards import ShardFormatError
-from gemmaflow.model.train import ResumeError, TrainingDiverged
+from gemmaflow.model.train import ResumeError, TrainingDiverged, _Output
 from gemmaflow.model.train_config import load_train_config
-
-from gemmaflow import cli
 from tests.model.shard_fixtures import write_shards
 from tests.model.train_fixtures import losses, run, write_config
 
@@ -58,8 +59,9 @@ def test_loss_decreases_and_the_run_leaves_checkpoints_metrics_and_a_model(base_
     assert [entry["step"] for entry in steps] == list(range(1, 13))
     assert steps[-1]["loss"] < 0.6 * steps[0]["loss"]
     assert steps[0]["lr"] == 0.0 and max(entry["lr"] for entry in steps) == pytest.approx(1e-2)
-    for key in ("grad_norm", "tokens_per_s", "mfu", "loss_tokens"):
+    for key in ("grad_norm", "tokens_per_s", "mfu", "loss_tokens", "peak_tflops"):
         assert all(entry[key] > 0 for entry in steps), key
+    assert {entry["peak_source"] for entry in steps} == {"probe"}  # a CPU: the measured matmul peak
     evals = [entry for entry in lines if "eval_loss" in entry]
     assert [entry["step"] for entry in evals] == [6, 12] and evals[1]["eval_loss"] < evals[0]["eval_loss"]
     assert result.eval_loss == evals[1]["eval_loss"]
@@ -79,6 +81,21 @@ def test_a_run_is_not_overwritten_and_resumes_only_with_its_own_config(base_run,
 def test_kind_mismatch_is_refused(shards, tmp_path):
     with pytest.raises(ShardFormatError, match="pretrain shards, the config expects sft"):
         run(shards, write_config(tmp_path / "sft.yaml", kind="sft"), tmp_path / "out")
+
+
+def test_a_missing_init_from_fails_before_any_work(shards, tmp_path):
+    config = write_config(tmp_path / "ft.yaml", model__init_from=str(tmp_path / "no-such-model"))
+    with pytest.raises(CheckpointError, match="no-such-model: not a gemmaflow model"):
+        run(shards, config, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_progress_lines_leave_out_mfu_when_the_peak_is_unknown(tmp_path):
+    stream = io.StringIO()
+    output = _Output(tmp_path, total=1, start=0, log_every=1, stream=stream)
+    output.record({"step": 1, "loss": 2.0, "lr": 1e-3, "grad_norm": 0.5, "tokens_per_s": 100.0, "mfu": None})
+    assert stream.getvalue() == "step 1 loss 2.0000 lr 1.000e-03 grad_norm 0.500 tokens/s 100\n"
+    assert json.loads((tmp_path / "metrics.jsonl").read_text())["mfu"] is None
 
 
 def template(config_path):

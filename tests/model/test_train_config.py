@@ -1,10 +1,10 @@
 from pathlib import Path
 
 import pytest
-from gemmaflow.model.config import DType
-from gemmaflow.model.train_config import TrainConfig, load_train_config
 
 from gemmaflow.core.configio import ConfigError
+from gemmaflow.model.config import DType
+from gemmaflow.model.train_config import TrainConfig, load_train_config
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -27,6 +27,7 @@ def test_bfloat16_compute_keeps_float32_master_weights():
     ({"lora.targets": ["attention"]}, "targets must be"),
     ({"model.preset": "huge"}, "unknown preset"),
     ({"kind": "chat"}, "kind"),
+    ({"peak_tflops": -1.0}, "peak_tflops"),
 ])
 def test_bad_configs_fail_naming_the_problem(overrides, message):
     with pytest.raises(ConfigError, match=message):
@@ -35,3 +36,9 @@ def test_bad_configs_fail_naming_the_problem(overrides, message):
 
 def test_micro_batch_size():
     assert TrainConfig(batch_size=8, grad_accum_steps=4).micro_batch_size == 2
+
+
+def test_the_mfu_peak_is_automatic_unless_given():
+    assert TrainConfig().peak_tflops is None
+    assert load_train_config(None, {"peak_tflops": 0}).peak_tflops == 0.0  # 0, like null: from the devices
+    assert load_train_config(None, {"peak_tflops": 989.5}).peak_tflops == 989.5

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import yaml
+
 from gemmaflow.model.train import TrainResult, train
 from gemmaflow.model.train_config import load_train_config
 

@@ -7,13 +7,14 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+
 from gemmaflow.model.config import GemmaConfig
 from gemmaflow.model.gemma import Gemma, Params, init_params
 
 
 def random_params(config: GemmaConfig, seed: int = 0, norm_scale_std: float = 0.3, block_gain: float = 1.0) -> Params:
     """Random weights of the right shapes, drawn in numpy: no XLA compile (a Flax init compiles one
-    RNG kernel per weight, seconds on this machine). Norm scales are random too, unlike a fresh
+    RNG kernel per weight, seconds of CPU time). Norm scales are random too, unlike a fresh
     init, so tests see the (1 + scale) gains. At block_gain 1 a random model mostly predicts its
     input token again (tied embeddings, residual stream); a larger gain lets attention decide."""
     rng = np.random.default_rng(seed)

@@ -1,0 +1,87 @@
+"""Model weights in and out of the folders a run starts from: fresh, saved, trained or Hugging Face.
+
+The trainer and the user API (`model/api.py`, `GemmaLM`) both start from weights; this module is
+what they share, so the trainer never imports the user API (and its sampling and tokenizer code).
+
+A folder holding weights is one of three kinds: our saved model (`gemmaflow_model.json` +
+`params/`), a `gemmaflow train` output (its `final/` model, else its newest whole checkpoint, LoRA
+adapters merged) or a Hugging Face Gemma folder (`config.json` + safetensors). A `tokenizer.model`
+(SentencePiece) beside the weights belongs to them.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any, Literal
+
+import jax
+
+from gemmaflow.core.configio import from_dict
+from gemmaflow.model import checkpoint, convert, lora
+from gemmaflow.model.config import GemmaConfig
+from gemmaflow.model.gemma import Params, init_params
+from gemmaflow.model.train_config import LoraConfig
+
+TOKENIZER_FILE = "tokenizer.model"
+
+WeightsFolder = Literal["native", "hf", "run_final", "run_checkpoints"]
+
+
+def weights_folder_kind(path: str | Path) -> WeightsFolder:
+    """Which kind of weights folder `path` is, from its file names alone (nothing is loaded).
+
+    Cheap on purpose: a job checks its `init_from` with it before any work, and `load_weights`
+    dispatches on it, so the check and the load never disagree.
+    """
+    path = Path(path)
+    if (path / checkpoint.MODEL_CONFIG).is_file():
+        return "native"
+    if (path / "config.json").is_file() and any(path.glob("*.safetensors*")):
+        return "hf"
+    if (path / "final" / checkpoint.MODEL_CONFIG).is_file():
+        return "run_final"
+    if (path / "checkpoints").is_dir():
+        return "run_checkpoints"
+    raise checkpoint.CheckpointError(f"{path}: not a gemmaflow model, training run or Hugging Face Gemma folder")
+
+
+def load_weights(path: str | Path) -> tuple[GemmaConfig, Params, Path | None]:
+    """(config, float32-as-saved params, tokenizer file or None) from any weights folder (see the module)."""
+    path = Path(path)
+    kind = weights_folder_kind(path)
+    if kind == "run_final":
+        return load_weights(path / "final")
+    if kind == "native":
+        config, params = checkpoint.load_model(path)
+    elif kind == "hf":
+        config, params = convert.load_hf(path)
+    else:
+        config, params = _newest_whole_checkpoint(path / "checkpoints")
+    tokenizer = path / TOKENIZER_FILE
+    return config, params, tokenizer if tokenizer.is_file() else None
+
+
+def _newest_whole_checkpoint(folder: Path) -> tuple[GemmaConfig, Params]:
+    """A run killed before its final model still has weights: its newest whole checkpoint, adapters merged."""
+    store = checkpoint.CheckpointStore(folder, keep=1_000_000)
+    step = store.latest_whole_step()
+    if step is None:
+        raise checkpoint.CheckpointError(f"{folder} holds no whole checkpoint")
+    meta = store.read_meta(step)
+    config = checkpoint.config_from_dict(meta["model_config"])
+    params, adapters = store.restore_params(step)
+    if adapters is not None:
+        params = lora.merge(params, adapters, from_dict(LoraConfig, meta["lora"]))
+    return config, params
+
+
+def fresh_params(config: GemmaConfig, rng: jax.Array, shardings: Any = None) -> Params:
+    """New weights from the model's own initialisers (`init_params`), optionally laid out over a mesh.
+
+    The init program runs once, so it is compiled without LLVM's optimisations: on CPU that takes
+    seconds instead of tens of seconds for the random-number kernels, and draws the same
+    distributions (the exact bits are fixed by this choice, so seeds stay reproducible).
+    """
+    init = jax.jit(functools.partial(init_params, config), out_shardings=shardings)
+    return init.lower(rng).compile(compiler_options={"xla_backend_optimization_level": 0})(rng)
