@@ -23,7 +23,8 @@ def gemmaflow_packages() -> tuple[list[str], dict[str, str]]:
     for room in ROOMS:
         package_dir[f"gemmaflow.{room}"] = room
         packages.append(f"gemmaflow.{room}")
-        packages += [f"gemmaflow.{room}.{sub}" for sub in find_namespace_packages(where=room, exclude=["*__pycache__*"])]
+        subpackages = find_namespace_packages(where=room, exclude=["*__pycache__*"])
+        packages += [f"gemmaflow.{room}.{sub}" for sub in subpackages]
     return [*packages, *DATA_FOLDERS], package_dir
 
 

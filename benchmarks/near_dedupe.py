@@ -1,4 +1,4 @@
-"""Near-dedupe speed, memory and accuracy on the dev corpus, side by side with datatrove's MinHash dedup.
+"""Near-dedupe speed, memory and accuracy on a corpus with ground truth, side by side with datatrove's MinHash dedup.
 
 gemmaflow side, in this process:
 * signature throughput: word n-gram hashing plus MinHash signature (`pipeline.minhash`) for every
@@ -19,8 +19,8 @@ Accuracy of both against the corpus ground truth, over all documents (no other s
 near- and exact-duplicate recall (all but one member of each true group removed) and removed
 documents that belong to no duplicate group.
 
-    python benchmarks/near_dedupe.py                  # full dev corpus (about 10 minutes)
-    python benchmarks/near_dedupe.py --limit 3000 --skip-datatrove
+    python benchmarks/near_dedupe.py --corpus CORPUS --datatrove-python DT_PYTHON   # 22,401 docs: ~10 minutes
+    python benchmarks/near_dedupe.py --corpus CORPUS --limit 3000                   # gemmaflow side only
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ from typing import Any
 
 import apache_beam as beam
 from datasketch import MinHash
+from side_by_side import add_corpus_argument, add_datatrove_argument, run_datatrove, zst_jsonl
+
 from gemmaflow.pipeline.config import DomainConfig, NearDedupeConfig, NormaliseConfig
 from gemmaflow.pipeline.domain import detect_domain
 from gemmaflow.pipeline.minhash import permutations, shingle_hashes, signature
@@ -48,9 +50,7 @@ from gemmaflow.pipeline.shingles import words
 from gemmaflow.pipeline.stages.base import REJECTED, STATS
 from gemmaflow.pipeline.stages.near_dedupe import NearDedupe
 from gemmaflow.pipeline.stats import merge_parts
-from side_by_side import REPO, run_datatrove, zst_jsonl
 
-DEFAULT_CORPUS = REPO.parent / "shared" / "corpus" / "dev"
 DATASKETCH_SAMPLE = 1000  # documents fed to datasketch's update_batch (about 1 ms each)
 
 
@@ -165,11 +165,11 @@ def accuracy(corpus: Path, ids: list[str], removed: set[str]) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    add_corpus_argument(parser)
     parser.add_argument("--limit", type=int, default=None, help="first N documents (default: all)")
     parser.add_argument("--repeats", type=int, default=3, help="signature timing repeats (median reported)")
     parser.add_argument("--datatrove-repeats", type=int, default=1)
-    parser.add_argument("--skip-datatrove", action="store_true")
+    add_datatrove_argument(parser)
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
 
@@ -187,9 +187,8 @@ def main() -> None:
     }
     ours.update(run_ours(docs))
     ours["accuracy"] = accuracy(args.corpus, ids, set(ours.pop("removed_ids")))
-    theirs = None if args.skip_datatrove else run_datatrove(
-        "minhash", args.corpus, args.limit, args.datatrove_repeats, quiet=True
-    )
+    theirs = run_datatrove("minhash", args.corpus, args.limit, args.datatrove_repeats, args.datatrove_python,
+                           quiet=True)
     if theirs:
         theirs["accuracy"] = accuracy(args.corpus, ids, set(theirs.pop("removed_ids")))
 

@@ -1,12 +1,13 @@
 """Tokenize + pack throughput, padding and memory with a 256k-vocabulary tokenizer, side by side with datatrove.
 
-Input is the curated dev corpus (`gemmaflow curate --input /tmp/dev_input.jsonl --output /tmp/dev_curated`).
-The tokenizer is the tokenizer room's model when it exists (`--tokenizer`), otherwise a 256k BPE
-SentencePiece model with Gemma's settings trained once on about 30 MB of the curated text and cached
-(about 21 minutes on this machine).
+Input is a `gemmaflow curate` output folder (`--curated`, e.g. from `gemmaflow curate --input
+raw.jsonl --output curated`). The tokenizer is the tokenizer room's model when given
+(`--tokenizer`), otherwise a 256k BPE SentencePiece model with Gemma's settings trained once on
+about 30 MB of the curated text and cached in the system's temporary folder (about 21 minutes on
+2 cores). The datatrove side runs in datatrove's own environment (`--datatrove-python`).
 
-    python benchmarks/pack.py --prepare-tokenizer        # train (or reuse) the cached 256k model only
-    python benchmarks/pack.py                            # the full measurement
+    python benchmarks/pack.py --curated CURATED --prepare-tokenizer   # train (or reuse) the cached 256k model only
+    python benchmarks/pack.py --curated CURATED --datatrove-python DT_PYTHON   # the full measurement
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ import argparse
 import fcntl
 import io
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+
+from side_by_side import add_datatrove_argument
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_CURATED = Path("/tmp/dev_curated")
-TOKENIZER_CACHE = Path("/tmp/gemmaflow-pack-bench/tokenizer-256k.model")
+TOKENIZER_CACHE = Path(tempfile.gettempdir()) / "gemmaflow-pack-bench" / "tokenizer-256k.model"
 TRAINING_BYTES = 30_000_000
 
 
@@ -40,8 +43,10 @@ def curated_texts(curated: Path, limit_bytes: int | None = None) -> list[str]:
 
 
 def train_256k(curated: Path, model_path: Path) -> Path:
-    """Gemma's SentencePiece settings (GUIDE.md §2) at 256,000 pieces; cached, trained under a file lock once."""
+    """Gemma's SentencePiece settings (Gemma report, 2024) at 256,000 pieces; cached, trained under a file lock once."""
     import sentencepiece as spm
+
+    from gemmaflow.core.chat import BOS_ID, END_OF_TURN, EOS_ID, MASK_PIECE, PAD_ID, START_OF_TURN, UNK_ID
 
     model_path.parent.mkdir(parents=True, exist_ok=True)
     with open(model_path.with_suffix(".lock"), "w") as lock:
@@ -55,8 +60,8 @@ def train_256k(curated: Path, model_path: Path) -> Path:
             sentence_iterator=sentences, model_writer=buffer, model_type="bpe", vocab_size=256_000,
             byte_fallback=True, split_digits=True, allow_whitespace_only_pieces=True, add_dummy_prefix=False,
             normalization_rule_name="identity", remove_extra_whitespaces=False,
-            pad_id=0, eos_id=1, bos_id=2, unk_id=3,
-            user_defined_symbols=["<mask>", "<start_of_turn>", "<end_of_turn>"],
+            pad_id=PAD_ID, eos_id=EOS_ID, bos_id=BOS_ID, unk_id=UNK_ID,
+            user_defined_symbols=[MASK_PIECE, START_OF_TURN, END_OF_TURN],
             character_coverage=0.9999, input_sentence_size=4_000_000, shuffle_input_sentence=True,
             max_sentence_length=16384, hard_vocab_limit=False, num_threads=2, minloglevel=1,
         )
@@ -141,7 +146,6 @@ def core_loop(curated: Path, model: Path, limit: int | None, seq_len: int, windo
 def run_child(args: list[str], python: str = sys.executable) -> dict:
     import json
     import subprocess
-    import tempfile
 
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
         subprocess.run([python, __file__, *args, "--json-out", out.name], check=True)
@@ -150,13 +154,13 @@ def run_child(args: list[str], python: str = sys.executable) -> dict:
 
 def beam_end_to_end(curated: Path, model: Path, seq_len: int, limit: int | None, beam_args: list[str]) -> dict:
     """`run_pack` on the in-process DirectRunner: CPU of every Beam thread, tokens from the manifest."""
-    import tempfile
     import time
 
     import pyarrow as pa
     import pyarrow.parquet as pq
+
+    from gemmaflow.pipeline.jobs.pack import run_pack
     from gemmaflow.pipeline.pack_config import PackConfig, PackingConfig
-    from gemmaflow.pipeline.stages.pack import run_pack
 
     with tempfile.TemporaryDirectory() as tmp:
         inputs = str(curated / "data" / "*.parquet")
@@ -187,7 +191,6 @@ def hf_tokenizer_json(model: Path) -> Path:
 
 def datatrove_side(curated: Path, tokenizer_json: Path, limit: int | None) -> dict:
     """datatrove's DocumentTokenizer (encode_batch, .ds files, document shuffle), run in its own venv."""
-    import tempfile
     import time
 
     from datatrove.data import Document
@@ -207,19 +210,19 @@ def datatrove_side(curated: Path, tokenizer_json: Path, limit: int | None) -> di
 
 def main(argv: list[str] | None = None) -> int:
     import json
-    import tempfile
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--curated", type=Path, default=DEFAULT_CURATED)
-    parser.add_argument("--tokenizer", type=Path, default=Path("/tmp/tok_bench/tokenizer.model"))
+    parser.add_argument("--curated", type=Path, required=True, help="a `gemmaflow curate` output folder")
+    parser.add_argument("--tokenizer", type=Path, help="SentencePiece .model (default: the cached 256k model)")
     parser.add_argument("--seq-len", type=int, default=8192)
     parser.add_argument("--window", type=int, default=4096)
     parser.add_argument("--prepare-tokenizer", action="store_true", help="train or reuse the cached model, then stop")
     parser.add_argument("--mode", choices=["all", "core", "beam", "datatrove"], default="all")
     parser.add_argument("--limit", type=int, help="first N curated documents (default: all)")
     parser.add_argument("--json-out", type=Path)
+    add_datatrove_argument(parser)
     args = parser.parse_args(argv)
-    model = args.tokenizer if args.tokenizer.exists() else TOKENIZER_CACHE
+    model = args.tokenizer or TOKENIZER_CACHE
     if args.mode == "datatrove":
         result = datatrove_side(args.curated, model, args.limit)  # `model` is the tokenizer.json here
     elif args.mode == "core":
@@ -240,17 +243,19 @@ def main(argv: list[str] | None = None) -> int:
             "core_full": run_child([*common, "--mode", "core", *limit]),
             "beam": run_child([*common, "--mode", "beam", *limit]),
         }
-        tokenizer_json = hf_tokenizer_json(model)
-        with tempfile.NamedTemporaryFile("w", suffix=".jsonl", encoding="utf-8") as copy:
-            for doc in documents(args.curated, total):
-                copy.write(json.dumps(doc) + "\n")
-            copy.flush()
-            result["datatrove"] = run_child(["--curated", copy.name, "--tokenizer", str(tokenizer_json),
-                                             "--mode", "datatrove"], python="/work/venv-datatrove/bin/python")
-        result["speedup_core_vs_datatrove"] = (result["core_full"]["tokens_per_cpu_s"]
-                                               / result["datatrove"]["tokens_per_cpu_s"])
-        result["speedup_beam_vs_datatrove"] = (result["beam"]["tokens_per_cpu_s"]
-                                               / result["datatrove"]["tokens_per_cpu_s"])
+        if args.datatrove_python is None:
+            print("datatrove side skipped: no --datatrove-python given (see benchmarks/README.md)")
+        else:
+            tokenizer_json = hf_tokenizer_json(model)
+            with tempfile.NamedTemporaryFile("w", suffix=".jsonl", encoding="utf-8") as copy:
+                for doc in documents(args.curated, total):
+                    copy.write(json.dumps(doc) + "\n")
+                copy.flush()
+                result["datatrove"] = run_child(["--curated", copy.name, "--tokenizer", str(tokenizer_json),
+                                                 "--mode", "datatrove"], python=str(args.datatrove_python))
+            theirs = result["datatrove"]["tokens_per_cpu_s"]
+            result["speedup_core_vs_datatrove"] = result["core_full"]["tokens_per_cpu_s"] / theirs
+            result["speedup_beam_vs_datatrove"] = result["beam"]["tokens_per_cpu_s"] / theirs
     print(json.dumps(result, indent=2))
     if args.json_out:
         args.json_out.write_text(json.dumps(result))

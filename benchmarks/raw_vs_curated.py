@@ -1,9 +1,10 @@
 """Raw vs curated, DCLM's way at toy scale: the same small Gemma, the same number of training tokens,
-one trained on raw dev-corpus text and one on gemmaflow's curated output of the same raw text,
-both evaluated on the same clean held-out English web pages.
+one trained on a corpus's raw text and one on gemmaflow's curated output of the same raw text,
+both evaluated on the same clean held-out English web pages. The corpus (`--corpus`) holds
+docs.jsonl.zst and its ground truth truth.jsonl.zst, which picks the held-out pages.
 
-    python benchmarks/raw_vs_curated.py                       # about 15 minutes on 2 cores
-    python benchmarks/raw_vs_curated.py --steps 40 --fraction 0.05   # a quick look
+    python benchmarks/raw_vs_curated.py --corpus CORPUS                              # ~15 minutes on 2 cores
+    python benchmarks/raw_vs_curated.py --corpus CORPUS --steps 40 --fraction 0.05   # a quick look
 
 Held-out split: every source file (truth `source_key`) hashed to bucket 0 of 10 is held out; its
 good English web pages that are neither duplicate copies nor contaminated form the evaluation set,
@@ -20,6 +21,7 @@ import hashlib
 import json
 import math
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -31,9 +33,7 @@ import pyarrow.parquet as pq
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from side_by_side import zst_jsonl  # noqa: E402
-
-CORPUS = REPO.parent / "shared" / "corpus" / "dev"
+from side_by_side import add_corpus_argument, zst_jsonl  # noqa: E402
 
 
 def bucket(key: str, salt: str, buckets: int) -> int:
@@ -80,6 +80,7 @@ def write_jsonl(docs: list[dict], path: Path) -> None:
 def evaluate(model_dir: Path, eval_shards: Path, train_config: Any, batches: int) -> tuple[float, int]:
     """Mean cross-entropy per target token of the model in `model_dir` over the evaluation shards."""
     import jax.numpy as jnp
+
     from gemmaflow.model.api import GemmaLM
     from gemmaflow.model.shards import ShardDataset, ShardReader
     from gemmaflow.model.train import make_eval_step
@@ -98,8 +99,9 @@ def evaluate(model_dir: Path, eval_shards: Path, train_config: Any, batches: int
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--corpus", type=Path, default=CORPUS)
-    parser.add_argument("--work", type=Path, default=Path("/tmp/gemmaflow-raw-vs-curated"))
+    add_corpus_argument(parser)
+    parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "gemmaflow-raw-vs-curated",
+                        help="scratch folder for both arms' curated data, tokenizer, shards and models")
     parser.add_argument("--fraction", type=float, default=0.25, help="share of the training pool used (raw side)")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--eval-batches", type=int, default=64)
@@ -109,9 +111,9 @@ def main() -> None:
     from gemmaflow.model.train import train
     from gemmaflow.model.train_config import load_train_config
     from gemmaflow.pipeline.config import load_curate_config
-    from gemmaflow.pipeline.curate import run_curate
+    from gemmaflow.pipeline.jobs.curate import run_curate
+    from gemmaflow.pipeline.jobs.pack import run_pack
     from gemmaflow.pipeline.pack_config import load_pack_config
-    from gemmaflow.pipeline.stages.pack import run_pack
     from gemmaflow.tokenizer_train.config import load_tokenizer_config
     from gemmaflow.tokenizer_train.job import train_tokenizer
 

@@ -1,11 +1,14 @@
-"""What the benchmark scripts share: reading the zstd JSONL corpus and running the datatrove side.
+"""What the benchmark scripts share: the corpus argument, reading its zstd JSONL, running the datatrove side.
 
-datatrove runs in its own interpreter (/work/venv-datatrove, see benchmarks/README.md) because it
-pulls a fastText wheel that conflicts with gemmaflow's.
+The corpus is not part of the repository: each benchmark takes its folder (`--corpus`), holding
+`docs.jsonl.zst` (the raw records) and `truth.jsonl.zst` (their ground-truth labels). datatrove runs
+in its own interpreter (`--datatrove-python`, see benchmarks/README.md) because it pulls a fastText
+wheel that conflicts with gemmaflow's.
 """
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import subprocess
@@ -17,7 +20,19 @@ from typing import Any
 import zstandard
 
 REPO = Path(__file__).resolve().parents[1]
-DATATROVE_PYTHON = Path("/work/venv-datatrove/bin/python")
+
+
+def add_corpus_argument(parser: argparse.ArgumentParser) -> None:
+    """`--corpus PATH`, required: there is no default location for data the repository does not ship."""
+    parser.add_argument("--corpus", type=Path, required=True,
+                        help="corpus folder with docs.jsonl.zst and its ground truth, truth.jsonl.zst")
+
+
+def add_datatrove_argument(parser: argparse.ArgumentParser) -> None:
+    """`--datatrove-python PATH`, optional: without it the datatrove side is skipped with a note."""
+    parser.add_argument("--datatrove-python", type=Path,
+                        help="python of datatrove's own virtual environment (benchmarks/README.md); "
+                             "without it the datatrove side is skipped")
 
 
 def zst_jsonl(path: Path, limit: int | None = None) -> Iterator[dict]:
@@ -31,14 +46,14 @@ def zst_jsonl(path: Path, limit: int | None = None) -> Iterator[dict]:
 
 
 def run_datatrove(
-    mode: str, corpus: Path, limit: int | None, repeats: int, quiet: bool = False
+    mode: str, corpus: Path, limit: int | None, repeats: int, python: Path | None, quiet: bool = False
 ) -> dict[str, Any] | None:
-    """The same first `limit` documents through datatrove_baseline.py `--mode`; None if datatrove is absent."""
-    if not DATATROVE_PYTHON.exists():
-        print(f"datatrove side skipped: {DATATROVE_PYTHON} not found (see benchmarks/README.md)")
+    """The same first `limit` documents through datatrove_baseline.py `--mode` run by `python`; None without it."""
+    if python is None:
+        print("datatrove side skipped: no --datatrove-python given (see benchmarks/README.md)")
         return None
     with tempfile.NamedTemporaryFile(suffix=".json") as result:
-        cmd = [str(DATATROVE_PYTHON), str(REPO / "benchmarks" / "datatrove_baseline.py"), "--mode", mode,
+        cmd = [str(python), str(REPO / "benchmarks" / "datatrove_baseline.py"), "--mode", mode,
                "--input", str(corpus / "docs.jsonl.zst"), "--repeats", str(repeats), "--json-out", result.name]
         if limit is not None:
             cmd += ["--limit", str(limit)]

@@ -1,12 +1,13 @@
 """Tokenizer training side by side: `gemmaflow tokenizer train` (SentencePiece BPE) vs Hugging Face
 `tokenizers` BPE, same text, same vocabulary size.
 
-Input: the curated dev corpus (`gemmaflow curate --input /tmp/dev_input.jsonl --output /tmp/tok_curated`).
-It holds about 90 MB of curated text, so the benchmark repeats it: every curated document is written
-`copies` times (ids suffixed `~k`) into a benchmark Parquet folder, enough for each domain's share of
-the byte budget; the sampler then draws the budget from those copies. Before copying, about 2% of the
-English web documents (by a hash of the original id) are set aside as the held-out set, so no copy of
-them is trained on; bytes per token and encode throughput are measured on them.
+Input: a `gemmaflow curate` output folder (`--curated`, e.g. from `gemmaflow curate --input
+raw.jsonl --output curated`). Ours held about 90 MB of curated text, so the benchmark repeats it:
+every curated document is written `copies` times (ids suffixed `~k`) into a benchmark Parquet
+folder, enough for each domain's share of the byte budget; the sampler then draws the budget from
+those copies. Before copying, about 2% of the English web documents (by a hash of the original id)
+are set aside as the held-out set, so no copy of them is trained on; bytes per token and encode
+throughput are measured on them.
 
 Each side runs in its own child process (wall time, CPU time, peak RSS from its VmHWM):
 - gemmaflow: the whole job (sample, vocabulary check, SentencePiece training, validation report),
@@ -15,8 +16,8 @@ Each side runs in its own child process (wall time, CPU time, peak RSS from its 
   pre-tokenizer with its regex, digits split one by one like Gemma's `split_digits`), the same number
   of special tokens and the same vocabulary size.
 
-    python benchmarks/tokenizer.py --curated /tmp/tok_curated            # 200 MB, vocab 256,000
-    python benchmarks/tokenizer.py --curated /tmp/tok_curated --mb 20 --vocab-size 32000   # quicker
+    python benchmarks/tokenizer.py --curated CURATED            # 200 MB, vocab 256,000
+    python benchmarks/tokenizer.py --curated CURATED --mb 20 --vocab-size 32000   # quicker
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -168,8 +170,9 @@ def evaluate(work: Path) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--curated", default="/tmp/tok_curated", help="a `gemmaflow curate` output folder")
-    parser.add_argument("--work", default="/tmp/tok_bench", help="scratch folder (benchmark Parquet, models)")
+    parser.add_argument("--curated", required=True, help="a `gemmaflow curate` output folder")
+    parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "gemmaflow-tokenizer-bench"),
+                        help="scratch folder (benchmark Parquet, models)")
     parser.add_argument("--mb", type=float, default=200.0, help="training text budget in MB (10^6 bytes)")
     parser.add_argument("--vocab-size", type=int, default=256_000)
     parser.add_argument("--child", choices=["gemmaflow", "tokenizers"], help=argparse.SUPPRESS)
@@ -181,10 +184,11 @@ def main() -> None:
         print(json.dumps(child_gemmaflow(work, args.vocab_size, target, weights)))
         return
     if args.child == "tokenizers":
+        from gemmaflow.core.chat import CORE_PIECES
         from gemmaflow.tokenizer_train.config import TrainerConfig
         from gemmaflow.tokenizer_train.train import fixed_pieces
 
-        specials = 4 + len(fixed_pieces(TrainerConfig()))
+        specials = len(CORE_PIECES) + len(fixed_pieces(TrainerConfig()))
         print(json.dumps(child_hf(work, args.vocab_size, specials)))
         return
     work.mkdir(parents=True, exist_ok=True)

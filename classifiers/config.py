@@ -13,7 +13,6 @@ from typing import Literal
 
 from gemmaflow.classifiers.preprocess import DEFAULT_MAX_CHARS
 from gemmaflow.classifiers.split import DEFAULT_SPLIT_SEED
-
 from gemmaflow.core.configio import load_yaml
 
 

@@ -12,6 +12,7 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+
 from gemmaflow.classifiers.card import ModelCard, card_path, read_card
 from gemmaflow.classifiers.preprocess import DEFAULT_MAX_CHARS, preprocess
 

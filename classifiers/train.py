@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from gemmaflow.classifiers.card import ModelCard, card_path, write_card
 from gemmaflow.classifiers.config import TrainConfig
 from gemmaflow.classifiers.data import DataError, Example, file_digest, read_examples

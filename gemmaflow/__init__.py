@@ -12,4 +12,4 @@ from pathlib import Path
 
 _HERE = Path(__file__).resolve().parent
 if not (_HERE / "pipeline").is_dir() and (_HERE.parent / "pipeline" / "__init__.py").is_file():
-    __path__.append(str(_HERE.parent))  # noqa: F821 - a package's own search path
+    __path__.append(str(_HERE.parent))

@@ -8,9 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import yaml
-from gemmaflow.pipeline.config import CurateConfig
 
 from gemmaflow.core.configio import to_dict
+from gemmaflow.pipeline.config import CurateConfig
 
 HEADER = """\
 # gemmaflow curate: the default configuration, spelled out.

@@ -1,4 +1,4 @@
-"""Shared fixtures. The suite never reads ../shared: everything it needs lives in tests/data."""
+"""Shared fixtures. The suite reads nothing outside the repository: everything it needs lives in tests/data."""
 
 from __future__ import annotations
 

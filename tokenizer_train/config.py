@@ -1,8 +1,9 @@
 """The `gemmaflow tokenizer train` configuration: sampling, SentencePiece settings and special tokens.
 
-Defaults follow Gemma's tokenizer (GUIDE.md §2): SentencePiece BPE, 256,000 pieces, byte fallback,
-split digits, whitespace-only pieces allowed, no dummy prefix, identity normalisation; pad 0, eos 1,
-bos 2, unk 3, `<mask>` 4, reserved `<unusedN>` pieces, `<start_of_turn>` 106, `<end_of_turn>` 107.
+Defaults follow Gemma's tokenizer (Gemma report, 2024): SentencePiece BPE, 256,000 pieces, byte
+fallback, split digits, whitespace-only pieces allowed, no dummy prefix, identity normalisation; the
+special pieces and their ids (pad 0, eos 1, bos 2, unk 3, `<mask>` 4, reserved `<unusedN>` pieces,
+`<start_of_turn>` 106, `<end_of_turn>` 107) come from `gemmaflow.core.chat`.
 `configs/tokenizer.yaml` spells them out; unknown keys fail before any data is read.
 """
 
@@ -13,10 +14,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from gemmaflow.core.chat import (
+    BOS_ID,
+    CORE_PIECES,
+    END_OF_TURN,
+    END_OF_TURN_ID,
+    EOS_ID,
+    MASK_ID,
+    MASK_PIECE,
+    PAD_ID,
+    START_OF_TURN,
+    START_OF_TURN_ID,
+    UNK_ID,
+)
 from gemmaflow.core.configio import load_yaml
-
-# SentencePiece's own `pad/eos/bos/unk_id` settings place these four; everything else is a SpecialToken.
-CORE_PIECES = ("<pad>", "<eos>", "<bos>", "<unk>")
 
 
 @dataclass(frozen=True)
@@ -32,9 +43,9 @@ class SpecialToken:
 
 def _gemma_special_tokens() -> tuple[SpecialToken, ...]:
     return (
-        SpecialToken("<mask>", 4),
-        SpecialToken("<start_of_turn>", 106),
-        SpecialToken("<end_of_turn>", 107),
+        SpecialToken(MASK_PIECE, MASK_ID),
+        SpecialToken(START_OF_TURN, START_OF_TURN_ID),
+        SpecialToken(END_OF_TURN, END_OF_TURN_ID),
     )
 
 
@@ -86,10 +97,11 @@ class TrainerConfig:
     # Lines SentencePiece loads (0 = all); above this it samples this many lines with `seed`.
     input_sentence_size: int = 0
     threads: int = field(default_factory=lambda: len(os.sched_getaffinity(0)))  # the cores this process may use
-    pad_id: int = 0
-    eos_id: int = 1
-    bos_id: int = 2
-    unk_id: int = 3
+    # SentencePiece's own `pad/eos/bos/unk_id` settings place CORE_PIECES; everything else is a SpecialToken.
+    pad_id: int = PAD_ID
+    eos_id: int = EOS_ID
+    bos_id: int = BOS_ID
+    unk_id: int = UNK_ID
     special_tokens: tuple[SpecialToken, ...] = field(default_factory=_gemma_special_tokens)
     # Ids below the highest special id that nothing claims get reserved pieces named like this.
     reserved_piece_format: str = "<unused{}>"

@@ -18,12 +18,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gemmaflow.tokenizer_train.config import CORE_PIECES, TokenizerConfig
+from gemmaflow.core.chat import CORE_PIECES
+from gemmaflow.core.configio import fingerprint, to_dict
+from gemmaflow.tokenizer_train.config import TokenizerConfig
 from gemmaflow.tokenizer_train.report import validation_report
 from gemmaflow.tokenizer_train.sample import Sample, sample_corpus
 from gemmaflow.tokenizer_train.train import VocabularyEstimate, estimate_vocabulary, train_model, vocab_file_text
-
-from gemmaflow.core.configio import fingerprint, to_dict
 
 CARD_FORMAT = "gemmaflow-tokenizer-card/1"
 OUTPUT_FILES = ("tokenizer.model", "tokenizer.vocab", "tokenizer_card.json")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
+
 from gemmaflow.tokenizer_train.sample import HeldOutDocument
 
 MAX_FAILURES_LISTED = 5

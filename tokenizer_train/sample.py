@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+
 from gemmaflow.tokenizer_train.config import SampleConfig
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gemmaflow.tokenizer_train.config import CORE_PIECES, TrainerConfig
+from gemmaflow.core.chat import CORE_PIECES
+from gemmaflow.tokenizer_train.config import TrainerConfig
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Small generated labeled sets and models trained on them (the suite never reads ../shared).
+"""Small generated labeled sets and models trained on them (nothing read from outside tests/).
 
 Texts mix words from a per-label vocabulary with words shared by every label, so a model must learn
 which words matter. The safety set uses made-up marker words: no toxic text is shipped.

@@ -2,6 +2,7 @@ import hashlib
 import json
 
 import pytest
+
 from gemmaflow.classifiers.card import card_path, read_card, write_card
 
 

@@ -1,8 +1,8 @@
 import json
 
 import pytest
-from gemmaflow.classifiers.card import read_card
 
+from gemmaflow.classifiers.card import read_card
 from gemmaflow.cli import main
 from tests.classifiers.synthetic import labeled_rows, write_rows
 

@@ -2,6 +2,7 @@ import itertools
 
 import numpy as np
 import pytest
+
 from gemmaflow.classifiers.metrics import (
     choose_threshold,
     confusion_matrix,

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+
 from gemmaflow.classifiers.model import Classifier, ModelLoadError, check_model_file, shipped_model_path
 
 

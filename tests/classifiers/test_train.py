@@ -1,10 +1,10 @@
 import pytest
+
 from gemmaflow.classifiers.card import card_path, read_card
 from gemmaflow.classifiers.config import QuantizeParams, TrainConfig
 from gemmaflow.classifiers.data import DataError
 from gemmaflow.classifiers.model import Classifier
 from gemmaflow.classifiers.train import train_classifier
-
 from tests.classifiers.synthetic import SMALL_PARAMS, labeled_rows, train_small, write_rows
 
 

@@ -2,9 +2,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import pytest
-from gemmaflow.pipeline.config import CurateConfig, load_curate_config
 
 from gemmaflow.core.configio import ConfigError, fingerprint, from_dict, load_yaml, to_dict
+from gemmaflow.pipeline.config import CurateConfig, load_curate_config
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Text builders shared by the heuristics tests (constructed texts, never ../shared)."""
+"""Text builders shared by the heuristics tests (constructed texts, no corpus files)."""
 
 from __future__ import annotations
 

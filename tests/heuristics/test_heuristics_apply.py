@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+
+from gemmaflow.core.domains import DOMAINS
 from gemmaflow.pipeline.heuristics import HeuristicResult, HeuristicsConfig, apply_heuristics
 from gemmaflow.pipeline.heuristics.config import C4Config, CodeConfig, CommonConfig, GopherQualityConfig
 
@@ -65,7 +67,7 @@ def test_prose_rules_are_not_applied_to_code():
     assert apply_heuristics(CODE, "web", CONFIG).drop_reason == "gopher_quality.too_few_words"
 
 
-@pytest.mark.parametrize("domain", ["web", "code", "math"])
+@pytest.mark.parametrize("domain", DOMAINS)
 @pytest.mark.parametrize("text", ["", "   \n", "word", "x\n"])
 def test_empty_and_one_word_documents_never_crash(domain, text):
     result = apply_heuristics(text, domain, CONFIG)
@@ -95,7 +97,7 @@ def test_disabled_rule_sets_are_skipped():
         code=CodeConfig(enabled=False),
         math=replace(CONFIG.math, enabled=False),
     )
-    for domain in ("web", "code", "math"):
+    for domain in DOMAINS:
         assert apply_heuristics("", domain, off) == HeuristicResult("", None, {}, 0)
 
 
@@ -121,7 +123,7 @@ def test_page_left_empty_by_line_removal_is_dropped_with_its_count():
 
 def test_mojibake_is_dropped_in_every_domain():
     text = "The rÃ©sumÃ© of the cafÃ© was donâ€™t " * 20
-    for domain in ("web", "code", "math"):
+    for domain in DOMAINS:
         assert apply_heuristics(text, domain, CONFIG).drop_reason == "common.too_many_replacement_chars"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from gemmaflow.pipeline.heuristics import common
 from gemmaflow.pipeline.heuristics.config import CommonConfig
 from gemmaflow.pipeline.heuristics.text_stats import TextStats

@@ -1,4 +1,4 @@
-"""The configuration contract: frozen, typed for the YAML loader, GUIDE defaults where not measured."""
+"""The configuration contract: frozen, typed for the YAML loader, published defaults where not measured."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import dataclasses
 import typing
 
 import pytest
+
 from gemmaflow.pipeline.heuristics.config import (
     GopherQualityConfig,
     GopherRepetitionConfig,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+
 from gemmaflow.pipeline.heuristics import fineweb
 from gemmaflow.pipeline.heuristics.config import FineWebConfig
 from gemmaflow.pipeline.heuristics.text_stats import TextStats

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+
 from gemmaflow.pipeline.heuristics import gopher_repetition
 from gemmaflow.pipeline.heuristics.config import GopherRepetitionConfig
 from gemmaflow.pipeline.heuristics.gopher_repetition import WordNgrams

@@ -15,7 +15,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from gemmaflow.pipeline.records import CURATED_SCHEMA
+
+from gemmaflow.pipeline.records import CURATED_SCHEMA, document_from_record
 from gemmaflow.tokenizer_train.config import SampleConfig, TokenizerConfig, TrainerConfig
 
 WORDS = (
@@ -78,15 +79,12 @@ def make_documents(seed: int = 0) -> list[dict[str, Any]]:
     docs.extend((text, "code", None) for _, text in stdlib_sources())
     docs.append(("def f(x):\n\tif x:\n\t\treturn {'a': [1, 2]}\n\treturn None\n" * 20, "code", None))
     docs.extend((_latex(rng), "math", "en") for _ in range(90))
-    return [
-        {
-            "id": f"doc-{i:05d}", "text": text, "url": None, "source": domain, "domain": domain,
-            "domain_method": "record", "lang": lang, "lang_score": 1.0 if lang else None, "meta": None,
-            "signals": [], "provenance": {"file": "fixture", "position": i, "pipeline_version": "test",
-                                          "config_fingerprint": "test"},
-        }
-        for i, (text, domain, lang) in enumerate(docs)
-    ]  # fmt: skip
+    rows = []
+    for i, (text, domain, lang) in enumerate(docs):
+        record = {"id": f"doc-{i:05d}", "text": text, "source": domain, "domain": domain}
+        row = document_from_record(record, "fixture", i, "test")
+        rows.append({**row, "lang": lang, "lang_score": 1.0 if lang else None})  # as the language stage sets them
+    return rows
 
 
 def write_curated(folder: Path, rows: list[dict[str, Any]], parts: int = 2) -> Path:

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from gemmaflow.tokenizer_train.config import TokenizerConfig, load_tokenizer_config
 
 from gemmaflow.cli import main
 from gemmaflow.core.configio import ConfigError
+from gemmaflow.tokenizer_train.config import TokenizerConfig, load_tokenizer_config
 from tests.tokenizer_train.conftest import write_curated
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from gemmaflow.tokenizer_train.config import SampleConfig
 from gemmaflow.tokenizer_train.sample import SampleError, domain_targets, parquet_files, sample_corpus, split_long_line
-
 from tests.tokenizer_train.conftest import make_documents, write_curated
 
 MAX_LINE = 4192

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import sentencepiece as spm
+
 from gemmaflow.tokenizer_train.config import SpecialToken, TrainerConfig
 from gemmaflow.tokenizer_train.job import train_tokenizer
 from gemmaflow.tokenizer_train.train import (
@@ -18,7 +19,6 @@ from gemmaflow.tokenizer_train.train import (
     fixed_pieces,
     meta_piece_count,
 )
-
 from tests.tokenizer_train.conftest import small_config
 
 TRICKY = [
