@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from gemmaflow.commands.common import sample_path
+from gemmaflow.core.chat import generation_prompt
 from gemmaflow.core.configio import load_yaml
 
 # Where each artefact lands inside the run folder; the report reads the same names.
@@ -98,10 +99,10 @@ def run_demo(out: str | Path, config: DemoConfig, stream: TextIO | None = None, 
     from gemmaflow.model.train import train
     from gemmaflow.model.train_config import load_train_config
     from gemmaflow.pipeline.config import load_curate_config
-    from gemmaflow.pipeline.curate import run_curate
+    from gemmaflow.pipeline.jobs.curate import run_curate
+    from gemmaflow.pipeline.jobs.pack import run_pack
+    from gemmaflow.pipeline.jobs.sft import run_sft
     from gemmaflow.pipeline.pack_config import load_pack_config, load_sft_config
-    from gemmaflow.pipeline.stages.pack import run_pack
-    from gemmaflow.pipeline.stages.sft import run_sft
     from gemmaflow.tokenizer_train.config import load_tokenizer_config
     from gemmaflow.tokenizer_train.job import train_tokenizer
 
@@ -172,7 +173,7 @@ def run_demo(out: str | Path, config: DemoConfig, stream: TextIO | None = None, 
 
     def chat() -> str:
         lm = GemmaLM.from_pretrained(run_dir / SFT / "final", tokenizer=tokenizer_model)
-        prompt = lm.encode(f"<start_of_turn>user\n{config.chat_prompt}<end_of_turn>\n<start_of_turn>model\n")
+        prompt = lm.encode(generation_prompt(config.chat_prompt))
         answer = lm.generate([prompt], max_length=len(prompt) + config.max_length)[0][len(prompt):]
         samples["chat"] = {config.chat_prompt: lm.decode(answer)}
         return f"chat answer written to {SAMPLES}"

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+
 from gemmaflow.classifiers.data import join_fields
 from gemmaflow.classifiers.model import Classifier
 from gemmaflow.classifiers.preprocess import preprocess

@@ -1,7 +1,9 @@
 """The `gemmaflow curate` configuration: one typed dataclass per stage, loadable from YAML.
 
-Defaults are the documented thresholds (GUIDE.md §4); `configs/curate.yaml` spells them out so a
-user can copy and edit it. Unknown keys fail the run before any data is read.
+Defaults are the published thresholds (Gopher, Rae et al., 2021; C4, Raffel et al., 2020; FineWeb,
+Penedo et al., 2024), loosened where measured to need it (pipeline/heuristics/config.py says where
+and why); `configs/curate.yaml` spells them out so a user can copy and edit it. Unknown keys fail
+the run before any data is read.
 """
 
 from __future__ import annotations
@@ -10,12 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from gemmaflow.core.configio import ConfigError, load_yaml
+from gemmaflow.core.domains import DOMAINS
 from gemmaflow.pipeline.heuristics.config import HeuristicsConfig
 from gemmaflow.pipeline.pii.entities import ALL_ENTITIES, DEFAULT_ENTITIES, unknown_entities
-
-from gemmaflow.core.configio import ConfigError, load_yaml
-
-DOMAINS = ("web", "code", "math")
 
 
 @dataclass(frozen=True)
@@ -283,8 +283,9 @@ def _default_classifiers() -> tuple[ClassifierEntry, ...]:
 class ClassifyConfig:
     """fastText classifiers after the heuristics (pipeline/classify.py, pipeline/stages/classify.py).
 
-    Every model is loaded when the config is built, so a missing file, a file that is not a fastText
-    model or a label the model lacks fails before the pipeline runs.
+    Building the config reads no file; the classify stage loads every model when the job builds its
+    graph (`ClassifierEntry.validate_model`), so a missing file, a file that is not a fastText model or
+    a label the model lacks fails before any data is read.
     """
 
     enabled: bool = True
@@ -298,9 +299,11 @@ class ClassifyConfig:
             raise ValueError(f"classifier name {duplicated[0]!r} is used twice")
         if self.batch_size < 1:
             raise ValueError("batch_size must be positive")
-        if self.enabled:
-            for entry in self.classifiers:
-                entry.validate_model()
+
+    def validate_models(self) -> None:
+        """Load every model once (at job start): each must exist, be fastText and know its labels."""
+        for entry in self.classifiers:
+            entry.validate_model()
 
 
 @dataclass(frozen=True)
@@ -331,4 +334,4 @@ def load_curate_config(path: str | Path | None = None) -> CurateConfig:
     return load_yaml(CurateConfig, path)
 
 
-__all__ = ["DOMAINS", "ConfigError", "CurateConfig", "load_curate_config"]
+__all__ = ["ConfigError", "CurateConfig", "load_curate_config"]

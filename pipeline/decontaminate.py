@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
 from gemmaflow.pipeline.shingles import ngram_hashes, ngram_hashes_by_length, token_hashes, word_spans
 
 

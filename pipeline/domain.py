@@ -9,7 +9,7 @@ The rules, in order (the first that decides wins):
 5. code-line fraction: the share of non-blank lines that look like code (end in `;`, `{`, `}`, `:` after
    a keyword, start with `#include`, `def `, `import `...) above the minimum -> code;
 6. otherwise web.
-The classifiers issue backs these rules with a trained fastText domain model.
+The classify stage (pipeline/classify.py) backs these rules with the shipped fastText domain model.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from gemmaflow.core.domains import Domain
 from gemmaflow.pipeline.config import DomainConfig
 
-Domain = Literal["web", "code", "math"]
 Method = Literal["record", "extension", "content"]
 
 _EXTENSION = re.compile(r"\.([A-Za-z0-9_+-]{1,8})$")

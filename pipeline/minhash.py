@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from datasketch import MinHash, MinHashLSH
+
 from gemmaflow.pipeline.shingles import fmix32, ngram_hashes, token_hashes
 
 EMPTY_HASH = np.uint32(0xFFFFFFFF)  # datasketch's initial value: the signature of an empty set

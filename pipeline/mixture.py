@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from gemmaflow.pipeline.pack_config import MixtureConfig
 
 TRAIN = "train"

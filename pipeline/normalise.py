@@ -11,6 +11,7 @@ import unicodedata
 from dataclasses import dataclass
 
 import ftfy
+
 from gemmaflow.pipeline.config import NormaliseConfig
 
 # C0 controls except \t and \n, DEL, and C1 controls. \r is handled by newline normalisation.

@@ -2,7 +2,7 @@
 
 The two commands share how sequences are packed and how shards are written (`PackingConfig`,
 `ShardOutputConfig`, `EncodeConfig`); pack adds the document tokens and the domain mixture, SFT adds
-its cleaning switches. `configs/pack.yaml` and `configs/sft.yaml` spell out the defaults.
+the sections of the curate stages it shares. `configs/pack.yaml` and `configs/sft.yaml` spell out the defaults.
 """
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from gemmaflow.pipeline.config import ClassifyConfig, PiiConfig, ReadConfig
-
 from gemmaflow.core.configio import load_yaml
+from gemmaflow.pipeline.config import ClassifyConfig, ExactDedupeConfig, PiiConfig, ReadConfig
 
 
 @dataclass(frozen=True)
@@ -125,20 +124,16 @@ class PackConfig:
 
 
 @dataclass(frozen=True)
-class SftCleaningConfig:
-    """Which record-level cleaning SFT examples go through besides PII (see `SftConfig.pii`)."""
-
-    dedupe: bool = True  # exact duplicates of normalised instruction + context + response (all turns)
-
-
-@dataclass(frozen=True)
 class SftConfig:
+    """`gemmaflow sft`. `classify`, `exact_dedupe` and `pii` configure the curate stages of the same
+    names (the stage registry runs them on chat records): classifiers judge the model's answers, exact
+    dedupe compares whole conversations, PII scrubs every turn."""
+
     encode: EncodeConfig = field(default_factory=EncodeConfig)
-    cleaning: SftCleaningConfig = field(default_factory=SftCleaningConfig)
-    # The curate PII scrubber (pipeline/pii) on every turn; off unless enabled.
-    pii: PiiConfig = field(default_factory=lambda: PiiConfig(enabled=False))
-    # The curate fastText classifiers (pipeline/stages/classify.py) on the model's answers; off unless enabled.
     classify: ClassifyConfig = field(default_factory=lambda: ClassifyConfig(enabled=False))
+    # Exact duplicates of the normalised conversation (every turn, case and whitespace folded).
+    exact_dedupe: ExactDedupeConfig = field(default_factory=ExactDedupeConfig)
+    pii: PiiConfig = field(default_factory=lambda: PiiConfig(enabled=False))
     packing: PackingConfig = field(default_factory=lambda: PackingConfig(window_documents=2048))
     output: ShardOutputConfig = field(default_factory=ShardOutputConfig)
     # How dolly's `context` is folded into the user turn (Gemma has no system or context role).

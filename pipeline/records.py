@@ -6,6 +6,7 @@ dicts pickle fast between Beam workers and map one-to-one onto Parquet rows.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -13,8 +14,9 @@ from typing import Any
 
 import pyarrow as pa
 
+from gemmaflow.core.domains import DOMAINS
+
 PIPELINE_VERSION = "0.1.0"
-VALID_DOMAINS = frozenset({"web", "code", "math"})
 
 PROVENANCE_TYPE = pa.struct(
     [
@@ -72,13 +74,8 @@ class DeadLetter:
     raw: str
 
     def to_row(self) -> dict[str, Any]:
-        return {
-            "file": self.file,
-            "position": self.position,
-            "reason": self.reason,
-            "detail": self.detail,
-            "raw": self.raw[:RAW_PREVIEW_CHARS],
-        }
+        """The dead-letter sink's row: this dataclass's fields are DEAD_LETTER_SCHEMA's, in its order."""
+        return {**dataclasses.asdict(self), "raw": self.raw[:RAW_PREVIEW_CHARS]}
 
 
 def stable_id(file: str, position: int) -> str:
@@ -121,8 +118,8 @@ def document_from_record(
         domain = _optional_str(record, "domain")
     except TypeError as exc:
         return dead("field_not_string", f"`{exc.args[0]}` is not a string")
-    if domain is not None and domain not in VALID_DOMAINS:
-        return dead("bad_domain", f"`domain` must be one of {sorted(VALID_DOMAINS)}")
+    if domain is not None and domain not in DOMAINS:
+        return dead("bad_domain", f"`domain` must be one of {sorted(DOMAINS)}")
     meta = record.get("meta")
     return {
         "id": doc_id,

@@ -1,18 +1,22 @@
-"""What every Beam job's output folder shares (curate, pack, sft): refusing to mix runs, and the
-per-stage counts merged from every bundle into `_stats/counts.json`, read back for stats.json."""
+"""What every Beam job's output folder shares (curate, pack, sft): refusing to mix runs, the
+per-stage counts merged from every bundle into `_stats/counts.json` (read back for stats.json), and
+the completion marker, written last, so a folder without it is recognisably unfinished."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
+
 from gemmaflow.pipeline.stages.write import STATS_DIR
 from gemmaflow.pipeline.stats import StageCounts, merge_parts, ordered_stages
 
 STATS_FILE = "stats.json"
 COUNTS_FILE = "counts.json"
+COMPLETE_FILE = "_COMPLETE.json"
 
 
 class OutputExistsError(FileExistsError):
@@ -33,7 +37,7 @@ class MergeCountsFn(beam.CombineFn):
         return merge_parts(part for acc in accs for part in acc.values())
 
     def extract_output(self, acc: dict[str, StageCounts]) -> str:
-        return json.dumps([counts.to_dict() for counts in ordered_stages(acc)])
+        return json.dumps([counts.to_dict() for counts in ordered_stages(acc)])  # by name; stats.json orders by chain
 
 
 def write_counts(stats: list[beam.PCollection], output: str) -> None:
@@ -58,8 +62,17 @@ def prepare_output(output: str, overwrite: bool) -> None:
     ]
     if previous and not overwrite:
         raise OutputExistsError(f"output folder {output} already holds files; pass --overwrite to replace them")
+    marker = FileSystems.join(output, COMPLETE_FILE)
+    if FileSystems.exists(marker):  # first, so an overwrite that dies midway is not taken as complete
+        FileSystems.delete([marker])
     if previous:
         FileSystems.delete(previous)
+
+
+def write_completion_marker(output: str, record: dict[str, Any]) -> None:
+    """The last file a job writes: which job finished, when, with which config."""
+    with FileSystems.create(FileSystems.join(output, COMPLETE_FILE)) as handle:
+        handle.write((json.dumps(record, indent=2, sort_keys=True) + "\n").encode("utf-8"))
 
 
 def read_counts(output: str) -> dict[str, StageCounts]:

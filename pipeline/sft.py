@@ -1,6 +1,6 @@
 """SFT examples: parsing dolly and chat records into Gemma turns, validation reasons, and token ids with loss masks.
 
-Gemma's chat format (GUIDE.md §2): exactly one BOS, then per turn
+Gemma's chat format (`gemmaflow.core.chat`): exactly one BOS, then per turn
 `<start_of_turn>{user|model}\\n{text}<end_of_turn>\\n`. There is no system role: system text is
 folded into the first user turn, and dolly's `context` is folded into the user turn after the
 instruction. The loss mask is 1 on the model's answer and its `<end_of_turn>`, 0 elsewhere.
@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from gemmaflow.pipeline.dedupe import text_hash
+import sentencepiece as spm
 
-USER = "user"
-MODEL = "model"
+from gemmaflow.core.chat import END_OF_TURN, MODEL, START_OF_TURN, TURN_END, USER, role_header
+from gemmaflow.pipeline.dedupe import text_hash
+from gemmaflow.pipeline.tokenize import piece_id
+
 _CHAT_ROLES = {"user": USER, "assistant": MODEL, "model": MODEL, "system": "system"}
 
 Turns = tuple[tuple[str, str], ...]  # ((role, text), ...), roles alternating user, model, ...
@@ -130,6 +132,17 @@ class ChatTokens:
     model_header: tuple[int, ...]  # "model\n"
     newline: tuple[int, ...]  # "\n" after each <end_of_turn>
 
+    @classmethod
+    def from_processor(cls, processor: spm.SentencePieceProcessor) -> ChatTokens:
+        """The ids in this SentencePiece model; raises TokenizerError if it lacks a turn piece."""
+        return cls(
+            bos=processor.bos_id(),
+            start_of_turn=piece_id(processor, START_OF_TURN),
+            end_of_turn=piece_id(processor, END_OF_TURN),
+            model_header=tuple(processor.encode(role_header(MODEL))),
+            newline=tuple(processor.encode(TURN_END)),
+        )
+
 
 def format_conversations(
     conversations: Sequence[Turns], encode: Callable[[list[str]], list[list[int]]], ids: ChatTokens
@@ -139,7 +152,7 @@ def format_conversations(
     The user turn is encoded with its "user\\n" header (all prompt); the model's header and answer are
     encoded apart so the mask boundary falls exactly where the answer starts.
     """
-    texts = [(USER + "\n" + text) if role == USER else text for turns in conversations for role, text in turns]
+    texts = [role_header(USER) + text if role == USER else text for turns in conversations for role, text in turns]
     encoded = iter(encode(texts))
     result = []
     for turns in conversations:

@@ -1,5 +1,8 @@
 """The writer's side of docs/shard-format.md: rows to Arrow columns, Parquet bytes with a checksum, the manifest.
 
+The format's name, version and columns come from `gemmaflow.core.shard_format`, the module the
+readers (the trainer, the report) parse manifests with.
+
 Plain functions (no Beam): the Beam stage calls them once per shard and the driver once per run.
 """
 
@@ -14,21 +17,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from gemmaflow.core.shard_format import COLUMN_TYPES, FORMAT, FORMAT_VERSION
 from gemmaflow.pipeline.mixture import SPLITS
 from gemmaflow.pipeline.packing import Row
 
-FORMAT = "gemmaflow-shards"
-FORMAT_VERSION = 1
-MANIFEST_FILE = "manifest.json"
-
-SHARD_SCHEMA = pa.schema(
-    [
-        ("tokens", pa.list_(pa.int32())),
-        ("segment_ids", pa.list_(pa.int32())),
-        ("positions", pa.list_(pa.int32())),
-        ("loss_mask", pa.list_(pa.uint8())),
-    ]
-)
+SHARD_SCHEMA = pa.schema([(name, pa.list_(pa.type_for_alias(element))) for name, element in COLUMN_TYPES.items()])
 
 
 @dataclass

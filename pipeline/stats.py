@@ -14,14 +14,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-# Stage order in reports (and in the curate chain): cheap filters first, the classifier's quality
-# score before near-dedupe (which can prefer the best-scored survivor), PII last on the fewest documents.
-STAGE_ORDER = (
-    "read", "normalise", "domain", "language", "heuristics", "classify", "exact_dedupe", "near_dedupe",
-    "decontaminate", "pii", "write",
-)  # fmt: skip
-
-
 # Distribution tallies in `extra` that the run report plots (docs/run-report.md): document length
 # (read = before, write = after), detected language (language = before, write = after), domain (write).
 LANGUAGE_UNLABELLED = "unlabelled"
@@ -134,8 +126,9 @@ def merge_parts(parts: Iterable[StageCounts]) -> dict[str, StageCounts]:
     return merged
 
 
-def ordered_stages(stages: dict[str, StageCounts]) -> list[StageCounts]:
-    rank = {name: i for i, name in enumerate(STAGE_ORDER)}
+def ordered_stages(stages: dict[str, StageCounts], chain: Sequence[str] = ()) -> list[StageCounts]:
+    """The chain's stages in chain order, then stages off the chain (e.g. `pii_rejected`) by name."""
+    rank = {name: i for i, name in enumerate(chain)}
     return sorted(stages.values(), key=lambda s: (rank.get(s.stage, len(rank)), s.stage))
 
 
@@ -184,11 +177,12 @@ def render_table(stages: list[StageCounts]) -> str:
 
 
 def stats_document(stages: dict[str, StageCounts], chain: Sequence[str], run: dict[str, Any]) -> dict[str, Any]:
-    """The stats.json content: run metadata, the identity's terms and every stage's counts."""
+    """The stats.json content: run metadata, the chain, the identity's terms and every stage's counts."""
     return {
         "run": run,
+        "chain": list(chain),
         "accounting": check_accounting(stages, chain),
-        "stages": [c.to_dict() for c in ordered_stages(stages)],
+        "stages": [c.to_dict() for c in ordered_stages(stages, chain)],
     }
 
 

@@ -13,9 +13,6 @@ from dataclasses import dataclass
 import numpy as np
 import sentencepiece as spm
 
-START_OF_TURN = "<start_of_turn>"
-END_OF_TURN = "<end_of_turn>"
-
 
 class TokenizerError(ValueError):
     """The SentencePiece model cannot serve this job (not a model, or a special piece is missing)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from importlib import resources
 
 EXIT_USER_ERROR = 2
@@ -15,3 +16,9 @@ class UserError(Exception):
 def sample_path(name: str) -> str:
     """Path of a file bundled in gemmaflow/sample (the demo corpus and friends)."""
     return str(resources.files("gemmaflow.sample").joinpath(name))
+
+
+def add_quiet_flag(parser: argparse.ArgumentParser) -> None:
+    """`--quiet`: no live progress while a Beam job runs (shared by curate, pack and sft)."""
+    parser.add_argument("--quiet", action="store_true",
+                        help="no live progress on stderr (per-stage documents in, kept, dropped and rate)")

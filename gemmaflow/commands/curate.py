@@ -7,13 +7,14 @@ import dataclasses
 import sys
 import textwrap
 
-from gemmaflow.commands.common import EXIT_RUN_ERROR, UserError, sample_path
+from gemmaflow.commands.common import EXIT_RUN_ERROR, UserError, add_quiet_flag, sample_path
 from gemmaflow.core.configio import to_dict
 
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     from gemmaflow.pipeline.config import load_curate_config
-    from gemmaflow.pipeline.curate import StagePlan, run_curate
+    from gemmaflow.pipeline.jobs.curate import curate_chain, run_curate
+    from gemmaflow.pipeline.registry import CURATE, REGISTRY
     from gemmaflow.pipeline.run_output import OutputExistsError
     from gemmaflow.pipeline.stages.read import InputNotFoundError
     from gemmaflow.pipeline.stats import AccountingError
@@ -28,12 +29,13 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     if args.dry_run:
         import yaml
 
-        print("stages: " + " -> ".join(StagePlan.from_config(config).chain))
+        REGISTRY.validate(CURATE, config)
+        print("stages: " + " -> ".join(curate_chain(config)))
         print(f"inputs: {inputs}\noutput: {args.output}\nbeam options: {beam_args}")
         print(yaml.safe_dump(to_dict(config), sort_keys=False), end="")
         return 0
     try:
-        run_curate(inputs, args.output, config, beam_args, overwrite=args.overwrite)
+        run_curate(inputs, args.output, config, beam_args, overwrite=args.overwrite, progress=not args.quiet)
     except (InputNotFoundError, OutputExistsError) as exc:
         raise UserError(str(exc)) from exc
     except AccountingError as exc:
@@ -73,4 +75,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--overwrite", action="store_true", help="replace the files of an earlier run in --output")
     parser.add_argument("--dry-run", action="store_true", help="print the stage graph and resolved config, run nothing")
+    add_quiet_flag(parser)
     parser.set_defaults(handler=run, accepts_beam_args=True)

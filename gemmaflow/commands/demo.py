@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             examples:
               gemmaflow demo --output runs/demo                 # about 5 minutes on 2 cores
               gemmaflow demo --output runs/demo --overwrite --config my-demo.yaml
-              gemmaflow demo --output /tmp/quick --tiny 20      # 20 pretraining steps: a smoke test
+              gemmaflow demo --output runs/quick --tiny 20      # 20 pretraining steps: a smoke test
             """
         ),
     )

@@ -6,8 +6,7 @@ import argparse
 import textwrap
 
 from gemmaflow.commands.common import UserError
-
-CHAT_TEMPLATE = "<start_of_turn>user\n{prompt}<end_of_turn>\n<start_of_turn>model\n"  # GUIDE.md section 2
+from gemmaflow.core.chat import generation_prompt
 
 
 def run(args: argparse.Namespace, _extra: list[str]) -> int:
@@ -33,7 +32,7 @@ def run(args: argparse.Namespace, _extra: list[str]) -> int:
     if args.prompt:
         if lm.tokenizer is None:
             raise UserError(f"{args.model} has no tokenizer.model: pass --tokenizer, or use --token-ids")
-        prompts = [CHAT_TEMPLATE.format(prompt=p) if args.chat else p for p in args.prompt]
+        prompts = [generation_prompt(p) if args.chat else p for p in args.prompt]
     else:
         try:
             prompts = [[int(t) for t in ids.split(",")] for ids in args.token_ids]

@@ -9,7 +9,7 @@ import textwrap
 from collections.abc import Callable
 from typing import Any
 
-from gemmaflow.commands.common import EXIT_RUN_ERROR, UserError
+from gemmaflow.commands.common import EXIT_RUN_ERROR, UserError, add_quiet_flag
 
 
 def with_seq_len(config: Any, seq_len: int | None) -> Any:
@@ -41,12 +41,12 @@ def run_token_job(command: str, job: Callable[[], object]) -> int:
 
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from gemmaflow.pipeline.jobs.pack import run_pack
     from gemmaflow.pipeline.pack_config import load_pack_config
-    from gemmaflow.pipeline.stages.pack import run_pack
 
     config = with_seq_len(load_pack_config(args.config), args.seq_len)
     return run_token_job("pack", lambda: run_pack(args.input, args.tokenizer, args.output, config, beam_args,
-                                                  overwrite=args.overwrite))
+                                                  overwrite=args.overwrite, progress=not args.quiet))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -77,4 +77,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--config", help="YAML config; missing keys take the defaults (configs/pack.yaml)")
     parser.add_argument("--seq-len", type=int, help="tokens per sequence (overrides packing.seq_len; default 8192)")
     parser.add_argument("--overwrite", action="store_true", help="replace the files of an earlier run in --output")
+    add_quiet_flag(parser)
     parser.set_defaults(handler=run, accepts_beam_args=True)

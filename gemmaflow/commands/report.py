@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             examples:
               gemmaflow report runs/demo/                   # writes runs/demo/report.html
               gemmaflow report curated/                     # a bare `gemmaflow curate` output folder
-              gemmaflow report runs/demo/ --out /tmp/report.html
+              gemmaflow report runs/demo/ --out report.html
             """
         ),
     )

@@ -5,18 +5,18 @@ from __future__ import annotations
 import argparse
 import textwrap
 
-from gemmaflow.commands.common import sample_path
+from gemmaflow.commands.common import add_quiet_flag, sample_path
 from gemmaflow.commands.pack import run_token_job, with_seq_len
 
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
+    from gemmaflow.pipeline.jobs.sft import run_sft
     from gemmaflow.pipeline.pack_config import load_sft_config
-    from gemmaflow.pipeline.stages.sft import run_sft
 
     config = with_seq_len(load_sft_config(args.config), args.seq_len)
     inputs = args.input or [sample_path("sft_dolly.jsonl")]
     return run_token_job("sft", lambda: run_sft(inputs, args.tokenizer, args.output, config, beam_args,
-                                                overwrite=args.overwrite))
+                                                overwrite=args.overwrite, progress=not args.quiet))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,4 +46,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--config", help="YAML config; missing keys take the defaults (configs/sft.yaml)")
     parser.add_argument("--seq-len", type=int, help="tokens per sequence (overrides packing.seq_len; default 8192)")
     parser.add_argument("--overwrite", action="store_true", help="replace the files of an earlier run in --output")
+    add_quiet_flag(parser)
     parser.set_defaults(handler=run, accepts_beam_args=True)

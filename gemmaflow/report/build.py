@@ -15,6 +15,7 @@ from html import escape
 from pathlib import Path
 from typing import TypeVar
 
+from gemmaflow.core.shard_format import Manifest
 from gemmaflow.pipeline.stats import AccountingError, check_accounting
 from gemmaflow.report import charts
 from gemmaflow.report.readers import (
@@ -25,7 +26,6 @@ from gemmaflow.report.readers import (
     SFT_METRICS,
     TOKENIZER_CARD,
     CurateStats,
-    Manifest,
     ReportInputError,
     TokenizerCard,
     TrainingMetrics,
@@ -303,7 +303,7 @@ def domains(inputs: RunInputs) -> str:
             series["documents written"] = {k: float(v) for k, v in written.items()}
     manifest = inputs.pretrain_manifest
     if manifest is not None:
-        train = manifest.splits.get("train")
+        train = manifest.split_totals.get("train")
         if train and train.tokens_per_domain:
             series["tokens packed (train split)"] = {k: float(v) for k, v in train.tokens_per_domain.items()}
         if manifest.mixture_weights:
@@ -456,23 +456,24 @@ def packing(inputs: RunInputs) -> str:
         if manifest is None:
             parts.append(f"<h3>{label}</h3>" + _absent(f"no {rel}"))
             continue
-        splits = [name for name, s in manifest.splits.items() if s.tokens > 0]
-        domain_names = sorted({d for name in splits for d in manifest.splits[name].tokens_per_domain})
+        totals = manifest.split_totals
+        splits = [name for name, s in totals.items() if s.tokens > 0]
+        domain_names = sorted({d for name in splits for d in totals[name].tokens_per_domain})
         series: dict[str, list[float]] = {}
         for d in domain_names:
-            series[d] = [float(manifest.splits[s].tokens_per_domain.get(d, 0)) for s in splits]
-        unlabelled = [manifest.splits[s].non_pad_tokens - sum(manifest.splits[s].tokens_per_domain.values())
+            series[d] = [float(totals[s].tokens_per_domain.get(d, 0)) for s in splits]
+        unlabelled = [totals[s].non_pad_tokens - sum(totals[s].tokens_per_domain.values())
                       for s in splits]
         if any(u > 0 for u in unlabelled):
             series["(no domain)"] = [float(u) for u in unlabelled]
-        series["padding"] = [float(manifest.splits[s].tokens - manifest.splits[s].non_pad_tokens) for s in splits]
+        series["padding"] = [float(totals[s].tokens - totals[s].non_pad_tokens) for s in splits]
         svg = charts.bar_chart(splits, series, stacked=True, horizontal=True, width=WIDE, colours=_GREYS,
                                title=f"{label}: packed tokens, {100 * manifest.padding_fraction:.2f}% padding",
                                x_label="tokens", y_label="split")
-        rows = [[s, f"{manifest.splits[s].sequences:,}", f"{manifest.splits[s].tokens:,}",
-                 f"{manifest.splits[s].non_pad_tokens:,}",
-                 f"{manifest.splits[s].loss_tokens:,}" if manifest.splits[s].loss_tokens is not None else "-",
-                 f"{100 * (1 - manifest.splits[s].non_pad_tokens / manifest.splits[s].tokens):.2f}%"]
+        rows = [[s, f"{totals[s].sequences:,}", f"{totals[s].tokens:,}",
+                 f"{totals[s].non_pad_tokens:,}",
+                 f"{totals[s].loss_tokens:,}" if totals[s].loss_tokens is not None else "-",
+                 f"{100 * (1 - totals[s].non_pad_tokens / totals[s].tokens):.2f}%"]
                 for s in splits]
         split_note = (f"; {100 * manifest.documents_split_fraction:.1f}% of documents split across rows"
                       if manifest.documents_split_fraction is not None else "")

@@ -19,14 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gemmaflow.pipeline.stats import STAGE_ORDER, StageCounts, ordered_stages
+from gemmaflow.core.shard_format import MANIFEST_FILE, Manifest, ShardFormatError
+from gemmaflow.pipeline.stats import StageCounts, ordered_stages
 
 # Where each file lives in a run folder (`gemmaflow demo`'s layout); a bare `gemmaflow curate`
 # output folder has stats.json at its top.
 CURATED_STATS = ("curated/stats.json", "stats.json")
 TOKENIZER_CARD = "tokenizer/tokenizer_card.json"
-PRETRAIN_MANIFEST = "shards/manifest.json"
-SFT_MANIFEST = "sft_shards/manifest.json"
+PRETRAIN_MANIFEST = f"shards/{MANIFEST_FILE}"
+SFT_MANIFEST = f"sft_shards/{MANIFEST_FILE}"
 PRETRAIN_METRICS = "pretrain/metrics.jsonl"
 SFT_METRICS = "sft/metrics.jsonl"
 DEMO_TIMINGS = "demo.json"  # gemmaflow/demo.py: {"seconds": {step: wall seconds}}
@@ -70,6 +71,7 @@ class CurateStats:
     run: dict[str, Any]
     accounting: dict[str, int]
     stages: list[StageCounts]
+    chain_names: tuple[str, ...]  # stats.json `chain`: the job's stages in order
 
     @property
     def output_dir(self) -> Path:
@@ -78,12 +80,12 @@ class CurateStats:
     @property
     def chain(self) -> list[StageCounts]:
         """The stages documents flow through in turn (what the accounting identity covers)."""
-        return [s for s in self.stages if s.stage in STAGE_ORDER]
+        return [s for s in self.stages if s.stage in self.chain_names]
 
     @property
     def side_stages(self) -> list[StageCounts]:
         """Stages off the chain, e.g. `pii_rejected`, which scrubs the rejected sink."""
-        return [s for s in self.stages if s.stage not in STAGE_ORDER]
+        return [s for s in self.stages if s.stage not in self.chain_names]
 
     def stage(self, name: str) -> StageCounts | None:
         return next((s for s in self.stages if s.stage == name), None)
@@ -121,7 +123,10 @@ def read_stats(path: Path) -> CurateStats:
              "'accounting' must map names to non-negative integers")
     run = document.get("run", {})
     _require(isinstance(run, dict), path, "'run' must be an object")
-    return CurateStats(path, run, accounting, ordered_stages(stages))
+    chain = document.get("chain")
+    _require(isinstance(chain, list) and all(isinstance(name, str) for name in chain), path,
+             "'chain' must list the job's stage names")
+    return CurateStats(path, run, accounting, ordered_stages(stages, chain), tuple(chain))
 
 
 def find_stats(run_dir: Path) -> Path | None:
@@ -234,61 +239,12 @@ def read_timings(path: Path) -> dict[str, float]:
 # ------------------------------------------------------------------------------------------- manifest
 
 
-@dataclass(frozen=True)
-class SplitSummary:
-    sequences: int
-    tokens: int
-    non_pad_tokens: int
-    loss_tokens: int | None
-    tokens_per_domain: dict[str, int]
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """The parts of a shard manifest (docs/shard-format.md) the report plots."""
-
-    path: Path
-    kind: str
-    seq_len: int
-    padding_fraction: float
-    splits: dict[str, SplitSummary]
-    mixture_weights: dict[str, float]
-    documents_split_fraction: float | None
-    config_fingerprint: str
-
-
 def read_manifest(path: Path) -> Manifest:
-    document = _load_json(path)
-    _require(isinstance(document, dict) and document.get("format") == "gemmaflow-shards", path,
-             "not a gemmaflow shard manifest ('format' is not 'gemmaflow-shards')")
-    _require(_is_count(document.get("seq_len")), path, "'seq_len' must be a positive integer")
-    _require(_is_number(document.get("padding_fraction")), path, "'padding_fraction' must be a number")
-    splits_raw = document.get("splits")
-    _require(isinstance(splits_raw, dict), path, "'splits' must be an object")
-    splits = {}
-    for name, block in splits_raw.items():
-        _require(isinstance(block, dict), path, f"splits.{name} must be an object")
-        for key in ("sequences", "tokens", "non_pad_tokens"):
-            _require(_is_count(block.get(key)), path, f"splits.{name}.{key} must be a non-negative integer")
-        per_domain = block.get("tokens_per_domain", {})
-        _require(isinstance(per_domain, dict) and all(_is_count(v) for v in per_domain.values()), path,
-                 f"splits.{name}.tokens_per_domain must map names to token counts")
-        loss_tokens = block.get("loss_tokens")
-        splits[name] = SplitSummary(block["sequences"], block["tokens"], block["non_pad_tokens"],
-                                    loss_tokens if _is_count(loss_tokens) else None, dict(per_domain))
-    mixture = document.get("mixture") or {}
-    weights = mixture.get("weights", {}) if isinstance(mixture, dict) else {}
-    split_fraction = document.get("documents_split_fraction")
-    return Manifest(
-        path=path,
-        kind=str(document.get("kind", "pretrain")),
-        seq_len=document["seq_len"],
-        padding_fraction=float(document["padding_fraction"]),
-        splits=splits,
-        mixture_weights={str(k): float(v) for k, v in weights.items() if _is_number(v)},
-        documents_split_fraction=float(split_fraction) if _is_number(split_fraction) else None,
-        config_fingerprint=str(document.get("config_fingerprint", "")),
-    )
+    """A shard manifest, parsed and checked by the format's own module (gemmaflow.core.shard_format)."""
+    try:
+        return Manifest.parse(_load_json(path), path)
+    except ShardFormatError as exc:
+        raise ReportInputError(str(exc)) from exc
 
 
 # -------------------------------------------------------------------------------------------- metrics

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from gemmaflow.core.domains import DOMAINS, Domain
 from gemmaflow.pipeline.heuristics import c4, code_rules, common, fineweb, gopher_quality, gopher_repetition, math_rules
 from gemmaflow.pipeline.heuristics.config import HeuristicsConfig
 from gemmaflow.pipeline.heuristics.signals import Signals
@@ -76,12 +77,12 @@ def _math(stats: TextStats, config: HeuristicsConfig, signals: Signals) -> Heuri
     return HeuristicResult(stats.text, reason, signals)
 
 
-_BY_DOMAIN: dict[str, Callable[[TextStats, HeuristicsConfig, Signals], HeuristicResult]] = {
+# Every domain of gemmaflow.core.domains has its route (tests/heuristics checks each one).
+_BY_DOMAIN: dict[Domain, Callable[[TextStats, HeuristicsConfig, Signals], HeuristicResult]] = {
     "web": _web,
     "code": _code,
     "math": _math,
 }
-DOMAINS: tuple[str, ...] = tuple(_BY_DOMAIN)
 
 
 def apply_heuristics(text: str, domain: str, config: HeuristicsConfig) -> HeuristicResult:

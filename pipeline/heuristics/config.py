@@ -1,12 +1,12 @@
 """Typed thresholds for the heuristic quality filters, one frozen dataclass per rule set.
 
-Defaults start from the field's published thresholds (GUIDE section 4: Gopher, C4, FineWeb, The
-Stack / StarCoder). Those were tuned on Common Crawl prose; our web text is technical documentation
-(man pages, kernel, Python and PostgreSQL docs) full of tables, option lists, code and repeated
-headings. Where a default deviates, its docstring says so and gives the reason measured on the dev
-corpus (shared/corpus/dev: 9,452 good web pages that are English by truth and by lid.176, 2,183 junk
-pages, 4,370 code files, 3,750 math documents). "N good pages" counts the good English pages the
-rule alone would drop.
+Defaults start from the field's published thresholds (Gopher, Rae et al., 2021; C4, Raffel et al.,
+2020; FineWeb, Penedo et al., 2024; The Stack, Kocetkov et al., 2022 / StarCoder, Li et al., 2023).
+Those were tuned on Common Crawl prose; our web text is technical documentation (man pages, kernel,
+Python and PostgreSQL docs) full of tables, option lists, code and repeated headings. Where a
+default deviates, its docstring says so and gives the reason measured on the development corpus
+(9,452 good web pages that are English by truth and by lid.176, 2,183 junk pages, 4,370 code files,
+3,750 math documents). "N good pages" counts the good English pages the rule alone would drop.
 
 Fields are limited to bool / int / float / str / tuple so the generic YAML loader builds these
 classes without special cases.
@@ -33,7 +33,7 @@ class CommonConfig:
 class GopherRepetitionConfig:
     """Gopher (Rae et al. 2021, table A1) repetition removal; fractions as defined in the paper.
 
-    Defaults are for web text. With the GUIDE values (lines 0.30, paragraphs 0.30, line / paragraph
+    Defaults are for web text. With the paper's values (lines 0.30, paragraphs 0.30, line / paragraph
     characters 0.20, top 2/3/4-gram 0.20/0.18/0.16, duplicated 5..10-grams 0.15..0.10) this rule set
     alone drops 2,716 good pages (29%: kernel API docs repeat "Parameters" / "Description" headings and
     table separators); with these defaults 39 (0.4%), while still catching 507 junk pages of the 516
@@ -42,23 +42,23 @@ class GopherRepetitionConfig:
 
     enabled: bool = True
     max_dup_line_fraction: float = 0.85
-    """Gopher rule: fraction of lines repeating an earlier line (GUIDE 0.30)."""
+    """Gopher rule: fraction of lines repeating an earlier line (paper: 0.30)."""
     max_dup_para_fraction: float = 0.85
-    """Gopher rule: fraction of paragraphs repeating an earlier paragraph (GUIDE 0.30)."""
+    """Gopher rule: fraction of paragraphs repeating an earlier paragraph (paper: 0.30)."""
     max_dup_line_char_fraction: float = 0.5
-    """Gopher rule: characters in repeated lines / all characters (GUIDE 0.20)."""
+    """Gopher rule: characters in repeated lines / all characters (paper: 0.20)."""
     max_dup_para_char_fraction: float = 0.5
-    """Gopher rule: characters in repeated paragraphs / all characters (GUIDE 0.20)."""
+    """Gopher rule: characters in repeated paragraphs / all characters (paper: 0.20)."""
     top_ngram_min_n: int = 2
     top_ngram_max_fractions: tuple[float, ...] = (0.20, 0.20, 0.25)
     """Gopher rule: characters covered by the most frequent n-gram, n = ``top_ngram_min_n + i``.
 
-    GUIDE 0.20/0.18/0.16 (71 good pages); 3- and 4-gram loosened (28 good pages), losing 4 of 508 junk
+    Paper: 0.20/0.18/0.16 (71 good pages); 3- and 4-gram loosened (28 good pages), losing 4 of 508 junk
     pages that other rules drop anyway: keyword stuffing's top 2-gram alone covers >= 0.18.
     """
     dup_ngram_min_n: int = 5
     dup_ngram_max_fractions: tuple[float, ...] = (0.80, 0.78, 0.76, 0.74, 0.72, 0.70)
-    """Gopher rule: characters covered by repeated n-grams, n = ``dup_ngram_min_n + i`` (GUIDE 0.15..0.10)."""
+    """Gopher rule: characters covered by repeated n-grams, n = ``dup_ngram_min_n + i`` (paper: 0.15..0.10)."""
 
     def __post_init__(self) -> None:
         if self.top_ngram_min_n < 1 or self.dup_ngram_min_n < 1:

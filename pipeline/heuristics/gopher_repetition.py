@@ -15,6 +15,7 @@ result is independent of hash values and their order, so results are determinist
 from __future__ import annotations
 
 import numpy as np
+
 from gemmaflow.pipeline.heuristics.config import GopherRepetitionConfig
 from gemmaflow.pipeline.heuristics.signals import Signals, exceeds
 from gemmaflow.pipeline.heuristics.text_stats import TextStats, ratio

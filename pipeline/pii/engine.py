@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+from presidio_analyzer.nlp_engine import NoOpNlpEngine
+from presidio_analyzer.predefined_recognizers import SpacyRecognizer
+
 from gemmaflow.pipeline.pii import entities as E
 from gemmaflow.pipeline.pii.ner import NerModel, prose_windows
 from gemmaflow.pipeline.pii.prescreen import triggered
 from gemmaflow.pipeline.pii.recognisers import build_recognisers
 from gemmaflow.pipeline.pii.replace import Span
-from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
-from presidio_analyzer.nlp_engine import NoOpNlpEngine
-from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
 LANGUAGE = "en"  # presidio's language key; recognisers here are language-independent patterns
 

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 import regex
 import spacy
-from gemmaflow.pipeline.pii import entities as E
 from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
 from spacy.language import Language
+
+from gemmaflow.pipeline.pii import entities as E
 
 # spaCy labels and the presidio entities they become; everything else the model finds is ignored.
 _LABELS = {"PERSON": E.PERSON, "PER": E.PERSON, "GPE": E.LOCATION, "LOC": E.LOCATION}

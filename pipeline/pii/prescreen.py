@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import regex
+
 from gemmaflow.pipeline.pii import entities as E
 
 _DIGIT_RUN = r"\d(?:[ \-./()]{0,2}\d){6,}"  # seven or more digits with light separators

@@ -24,7 +24,6 @@ from collections.abc import Iterable
 import phonenumbers
 import regex
 import tldextract
-from gemmaflow.pipeline.pii import entities as E
 from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 from presidio_analyzer.predefined_recognizers import (
@@ -35,6 +34,8 @@ from presidio_analyzer.predefined_recognizers import (
     UrlRecognizer,
     UsSsnRecognizer,
 )
+
+from gemmaflow.pipeline.pii import entities as E
 
 # Regions whose national formats (no leading +) are tried; numbers with a + parse in any region.
 DEFAULT_PHONE_REGIONS = ("US", "GB", "DE", "FR", "IT", "ES", "NL", "JP", "CN", "IN", "BR", "AU")

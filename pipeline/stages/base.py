@@ -14,6 +14,8 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 from apache_beam.transforms.window import GlobalWindows
+
+from gemmaflow.pipeline.progress import SnapshotWriter, StageProgress, progress_of
 from gemmaflow.pipeline.records import rejected_row
 from gemmaflow.pipeline.stats import StageCounts
 
@@ -32,24 +34,41 @@ def utf8_len(text: str) -> int:
 
 
 class CountingDoFn(beam.DoFn):
-    """Keeps a StageCounts per bundle and emits it on the `stats` output when the bundle finishes."""
+    """Keeps a StageCounts per bundle and emits it on the `stats` output when the bundle finishes.
+
+    The totals also go to Beam metrics (namespace `gemmaflow.<stage>`) and, when the job helper set
+    `progress_folder` (runners on this machine), to live progress snapshots (pipeline/progress.py).
+    """
+
+    progress_folder: str | None = None
 
     def __init__(self, stage: str) -> None:
         self.stage = stage
         self.counts = StageCounts(stage)
+        self._finished = StageProgress()  # bundles already emitted, for the live totals
+        self._snapshots: SnapshotWriter | None = None
 
     def start_bundle(self) -> None:
         self.counts = StageCounts(self.stage)
+        if self.progress_folder and self._snapshots is None:
+            self._snapshots = SnapshotWriter(self.progress_folder, self.stage, self._live_totals)
+
+    def _live_totals(self) -> StageProgress:
+        totals = progress_of(self.counts)
+        totals.add(self._finished)
+        return totals
 
     def finish_bundle(self) -> Iterator[Any]:
         counts = self.counts
         if counts.is_empty():
             return
         namespace = f"gemmaflow.{self.stage}"
-        Metrics.counter(namespace, "docs_in").inc(counts.docs_in)
-        Metrics.counter(namespace, "kept").inc(counts.kept)
+        done = progress_of(counts)
+        for name, value in done.__dict__.items():
+            Metrics.counter(namespace, name).inc(value)
         for reason, n in {**counts.dropped, **counts.dead_lettered, **counts.extra}.items():
             Metrics.counter(namespace, reason).inc(n)
+        self._finished.add(done)
         yield beam.pvalue.TaggedOutput(STATS, GlobalWindows.windowed_value(counts))
         self.counts = StageCounts(self.stage)
 

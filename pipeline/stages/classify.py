@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import apache_beam as beam
+
 from gemmaflow.pipeline.classify import DocumentClassifiers
 from gemmaflow.pipeline.config import ClassifyConfig
 from gemmaflow.pipeline.stages.base import BatchedDocumentStageDoFn, Document, Verdict, stage_outputs
@@ -33,8 +34,6 @@ class Classify(beam.PTransform):
         self.config = config
 
     def expand(self, docs: beam.PCollection) -> dict[str, beam.PCollection]:
-        for entry in self.config.classifiers:  # fail while the pipeline is built, not on a worker
-            entry.validate_model()
         batches = docs | "BatchForClassifiers" >> beam.BatchElements(
             min_batch_size=1, max_batch_size=self.config.batch_size
         )

@@ -12,6 +12,7 @@ from typing import Any
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
+
 from gemmaflow.pipeline.config import DecontaminationConfig
 from gemmaflow.pipeline.decontaminate import (
     BenchmarkIndex,

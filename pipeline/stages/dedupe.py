@@ -6,13 +6,16 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
-from gemmaflow.pipeline.dedupe import split_survivor, text_hash
+
+from gemmaflow.pipeline.config import ExactDedupeConfig
+from gemmaflow.pipeline.dedupe import split_survivor
+from gemmaflow.pipeline.record_text import identity_hash
 from gemmaflow.pipeline.records import rejected_row
 from gemmaflow.pipeline.stages.base import KEPT, REJECTED, STATS, CountingDoFn, Document, utf8_len
 
 
 def _keyed_by_hash(doc: Document) -> tuple[str, Document]:
-    return text_hash(doc["text"]), doc
+    return identity_hash(doc), doc
 
 
 class _KeepSurvivorDoFn(CountingDoFn):
@@ -37,7 +40,11 @@ class _KeepSurvivorDoFn(CountingDoFn):
 
 
 class ExactDedupe(beam.PTransform):
-    """One survivor (smallest id) per identical normalised text."""
+    """One survivor (smallest id) per identical normalised text (per identical conversation, for chat records)."""
+
+    def __init__(self, config: ExactDedupeConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or ExactDedupeConfig()
 
     def expand(self, docs: beam.PCollection) -> dict[str, beam.PCollection]:
         outputs = (

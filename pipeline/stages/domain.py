@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import apache_beam as beam
+
 from gemmaflow.pipeline.config import DomainConfig
 from gemmaflow.pipeline.domain import detect_domain
 from gemmaflow.pipeline.stages.base import Document, DocumentStageDoFn, Verdict, stage_outputs

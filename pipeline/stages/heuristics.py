@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import apache_beam as beam
+
 from gemmaflow.pipeline.heuristics import HeuristicsConfig, apply_heuristics
 from gemmaflow.pipeline.stages.base import Document, DocumentStageDoFn, Verdict, stage_outputs
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import apache_beam as beam
+
 from gemmaflow.pipeline.config import LanguageConfig
 from gemmaflow.pipeline.language import LanguageIdentifier
 from gemmaflow.pipeline.stages.base import BatchedDocumentStageDoFn, Document, Verdict, stage_outputs

@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
+
 from gemmaflow.pipeline.components import both_directions, label, large_star, size_bucket, small_star, towards_smaller
 from gemmaflow.pipeline.config import NearDedupeConfig
 from gemmaflow.pipeline.minhash import (

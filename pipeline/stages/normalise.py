@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import apache_beam as beam
+
 from gemmaflow.pipeline.config import NormaliseConfig
 from gemmaflow.pipeline.normalise import normalise_text
 from gemmaflow.pipeline.stages.base import Document, DocumentStageDoFn, Verdict, stage_outputs

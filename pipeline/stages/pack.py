@@ -19,7 +19,7 @@ from typing import Any
 import apache_beam as beam
 import pyarrow as pa
 from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions
+
 from gemmaflow.pipeline.config import OutputConfig
 from gemmaflow.pipeline.mixture import (
     TRAIN,
@@ -33,26 +33,16 @@ from gemmaflow.pipeline.mixture import (
 from gemmaflow.pipeline.pack_config import MixtureConfig, PackConfig, PackingConfig, ShardOutputConfig
 from gemmaflow.pipeline.packing import PackItem, Unit, pack_window
 from gemmaflow.pipeline.records import DEAD_LETTER_SCHEMA, REJECTED_SCHEMA
-from gemmaflow.pipeline.run_output import STATS_FILE, prepare_output, read_counts, write_counts
 from gemmaflow.pipeline.shards_write import (
-    MANIFEST_FILE,
-    build_manifest,
     parquet_bytes,
     rows_to_table,
-    shard_name,
-    split_summary,
 )
-from gemmaflow.pipeline.stages.base import DEAD, KEPT, REJECTED, STATS, CountingDoFn, Document, utf8_len
-from gemmaflow.pipeline.stages.read import ReadDocuments, match_inputs
+from gemmaflow.pipeline.stages.base import KEPT, STATS, CountingDoFn, Document, utf8_len
 from gemmaflow.pipeline.stages.write import DEAD_LETTER_DIR, REJECTED_DIR, STATS_DIR, WriteParquet
-from gemmaflow.pipeline.stats import StageCounts, dumps, render_table, stats_document
-from gemmaflow.pipeline.tokenize import TokenizerInfo, encode_documents, load_processor, tokenizer_info
-
-from gemmaflow.core.configio import fingerprint, to_dict
+from gemmaflow.pipeline.tokenize import encode_documents, load_processor
 
 SHARDS_FILE = "shards.json"
 MIXTURE_FILE = "mixture.json"
-PACK_CHAIN = ("read", "tokenize", "mixture")
 
 Keyed = tuple[str, PackItem]  # (split, item)
 
@@ -61,10 +51,6 @@ def read_bytes(path: str) -> bytes:
     """A whole file through Beam's filesystems (local or gs://)."""
     with FileSystems.open(path) as handle:
         return handle.read()
-
-
-def _join(*parts: str) -> str:
-    return FileSystems.join(*parts)
 
 
 class _TokenizeDoFn(CountingDoFn):
@@ -222,7 +208,7 @@ class _WriteShardDoFn(beam.DoFn):
         table, tally = rows_to_table(rows, self.seq_len, self.pad_id)
         data, sha256 = parquet_bytes(table, self.config.row_group_size, self.config.compression)
         path = f"{split}/part-{shard:05d}.parquet"
-        with FileSystems.create(_join(self.output, path)) as handle:
+        with FileSystems.create(FileSystems.join(self.output, path)) as handle:
             handle.write(data)
         yield {"split": split, "index": shard, "path": path, "sequences": tally.sequences, "tokens": tally.tokens,
                "non_pad_tokens": tally.non_pad_tokens, "loss_tokens": tally.loss_tokens,
@@ -274,7 +260,7 @@ class PackAndWriteShards(beam.PTransform):
             | "ShardList" >> beam.combiners.ToList()
             | "ShardsJson" >> beam.Map(json.dumps)
             | "WriteShardList" >> beam.io.WriteToText(
-                _join(self.output, STATS_DIR, SHARDS_FILE), shard_name_template="", num_shards=1
+                FileSystems.join(self.output, STATS_DIR, SHARDS_FILE), shard_name_template="", num_shards=1
             )
         )
         return packed[STATS]
@@ -285,102 +271,8 @@ def write_sinks(output: str, dead: list[beam.PCollection], rejected: list[beam.P
     """Dead letters and rejected records, as Parquet next to the shards."""
     sink = OutputConfig()
     dead | "GatherDead" >> beam.Flatten() | "WriteDeadLetters" >> WriteParquet(
-        _join(output, DEAD_LETTER_DIR, "part"), DEAD_LETTER_SCHEMA, sink
+        FileSystems.join(output, DEAD_LETTER_DIR, "part"), DEAD_LETTER_SCHEMA, sink
     )
     rejected | "GatherRejected" >> beam.Flatten() | "WriteRejected" >> WriteParquet(
-        _join(output, REJECTED_DIR, "part"), rejected_schema, sink
+        FileSystems.join(output, REJECTED_DIR, "part"), rejected_schema, sink
     )
-
-
-def build_pack(pipeline: beam.Pipeline, paths: list[str], tokenizer_path: str, output: str, config: PackConfig,
-               pad_id: int) -> None:
-    """Add the pack graph to `pipeline`; nothing runs until the pipeline does."""
-    read = pipeline | "Read" >> ReadDocuments(paths, config.read, fingerprint(config))
-    tokenized = read[KEPT] | "Tokenize" >> TokenizeDocuments(tokenizer_path, config)
-    mixed = tokenized[KEPT] | "Mixture" >> ApplyMixture(config.mixture, config.packing.seed)
-    pack_stats = mixed[KEPT] | "Pack" >> PackAndWriteShards(output, config.packing, config.output, pad_id)
-    (
-        mixed["plan"]
-        | "PlanJson" >> beam.Map(lambda plan: json.dumps(plan.to_dict()))
-        | "WritePlan" >> beam.io.WriteToText(_join(output, STATS_DIR, MIXTURE_FILE), shard_name_template="",
-                                             num_shards=1)
-    )
-    write_sinks(output, [read[DEAD]], [read[REJECTED]])
-    write_counts([read[STATS], tokenized[STATS], mixed[STATS], pack_stats], output)
-
-
-def _read_json(path: str) -> Any:
-    return json.loads(read_bytes(path).decode("utf-8"))
-
-
-def finalise_output(
-    output: str,
-    *,
-    kind: str,
-    chain: Sequence[str],
-    tokenizer: TokenizerInfo,
-    packing: PackingConfig,
-    shards: ShardOutputConfig,
-    config: Any,
-    run: dict[str, Any],
-    mixture: dict[str, Any] | None = None,
-    echo: bool = True,
-) -> dict[str, Any]:
-    """After the pipeline: name shards `shard-i-of-n`, write stats.json and manifest.json; return the manifest.
-
-    Raises AccountingError (pipeline.stats) if the stage counts do not add up.
-    """
-    counts = read_counts(output)
-    stages = {**{name: StageCounts(name) for name in chain}, **counts}
-    stats = stats_document(stages, chain, {**run, "config_fingerprint": fingerprint(config), "config": to_dict(config)})
-    with FileSystems.create(_join(output, STATS_FILE)) as handle:
-        handle.write(dumps(stats).encode("utf-8"))
-    pack = stages.get("pack", StageCounts("pack")).extra
-    written = _read_json(_join(output, STATS_DIR, SHARDS_FILE))
-    splits = {}
-    for split in sorted({s["split"] for s in written}):
-        entries = sorted((s for s in written if s["split"] == split), key=lambda s: s["index"])
-        named = []
-        for i, entry in enumerate(entries):
-            final = shard_name(split, i, len(entries))
-            FileSystems.rename([_join(output, entry["path"])], [_join(output, final)])
-            named.append({"path": final, **{k: v for k, v in entry.items() if k not in ("split", "index", "path")}})
-        splits[split] = split_summary(named, pack.get(f"documents.{split}", 0))
-    manifest = build_manifest(
-        kind=kind, seq_len=packing.seq_len, row_group_size=shards.row_group_size, tokenizer=tokenizer.to_dict(),
-        splits=splits, documents_split=pack.get("documents_split", 0),
-        truncated_documents=stages.get("tokenize", StageCounts("tokenize")).extra.get("truncated_documents", 0),
-        mixture=mixture, config=to_dict(config), config_fingerprint=fingerprint(config),
-    )
-    with FileSystems.create(_join(output, MANIFEST_FILE)) as handle:
-        handle.write((json.dumps(manifest, indent=2) + "\n").encode("utf-8"))
-    if echo:
-        print(render_table([stages[name] for name in (*chain, "pack") if name in stages]))
-        train = manifest["splits"]["train"]
-        print(f"\n{train['sequences']} train + {manifest['splits']['validation']['sequences']} validation sequences "
-              f"of {packing.seq_len} tokens; padding {manifest['padding_fraction']:.2%}, "
-              f"documents split {manifest['documents_split_fraction']:.2%}")
-    return manifest
-
-
-def run_pack(
-    inputs: list[str],
-    tokenizer_path: str,
-    output: str,
-    config: PackConfig,
-    beam_args: list[str] | None = None,
-    overwrite: bool = False,
-    echo: bool = True,
-) -> dict[str, Any]:
-    """Tokenize and pack curated documents into shards + manifest.json; returns the manifest."""
-    paths = match_inputs(inputs)
-    info = tokenizer_info(read_bytes(tokenizer_path))
-    prepare_output(output, overwrite)
-    options = PipelineOptions(beam_args or [])
-    with beam.Pipeline(options=options) as pipeline:
-        build_pack(pipeline, paths, tokenizer_path, output, config, info.pad_id)
-    mixture = _read_json(_join(output, STATS_DIR, MIXTURE_FILE))
-    run = {"inputs": inputs, "files": len(paths), "tokenizer": tokenizer_path, "output": output,
-           "runner": options.get_all_options().get("runner") or "DirectRunner"}
-    return finalise_output(output, kind="pretrain", chain=PACK_CHAIN, tokenizer=info, packing=config.packing,
-                           shards=config.output, config=config, run=run, mixture=mixture, echo=echo)

@@ -10,11 +10,14 @@ found is ever logged, counted by value or written to any sink.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import apache_beam as beam
+
 from gemmaflow.pipeline.config import PiiConfig
+from gemmaflow.pipeline.record_text import editable_texts, replace_texts
 from gemmaflow.pipeline.stages.base import BatchedDocumentStageDoFn, Document, Verdict, stage_outputs
 
 if TYPE_CHECKING:
@@ -41,17 +44,28 @@ class _ScrubPiiDoFn(BatchedDocumentStageDoFn):
 
     def judge_batch(self, docs: Sequence[Document]) -> list[Verdict]:
         assert self.scrubber is not None, "setup() builds the scrubber"
-        results = self.scrubber.scrub_batch([doc["text"] for doc in docs], [doc["domain"] for doc in docs])
-        for doc, result in zip(docs, results, strict=True):
-            doc["text"] = result.text
-            doc["pii_replacements"] = dict(sorted(result.replaced.items()))
-            for entity, n in result.detected.items():
-                self.counts.tally(f"detected.{entity}", n)
-            for entity, n in result.replaced.items():
+        texts = [editable_texts(doc) for doc in docs]
+        flat = [text for doc_texts in texts for text in doc_texts]
+        domains = [doc["domain"] for doc, doc_texts in zip(docs, texts, strict=True) for _ in doc_texts]
+        results = iter(self.scrubber.scrub_batch(flat, domains))
+        for doc, doc_texts in zip(docs, texts, strict=True):
+            replaced: Counter[str] = Counter()
+            ner_unavailable = False
+            scrubbed = []
+            for _ in doc_texts:
+                result = next(results)
+                scrubbed.append(result.text)
+                replaced.update(result.replaced)
+                ner_unavailable |= result.ner_unavailable
+                for entity, n in result.detected.items():
+                    self.counts.tally(f"detected.{entity}", n)
+            replace_texts(doc, scrubbed)
+            doc["pii_replacements"] = dict(sorted(replaced.items()))
+            for entity, n in replaced.items():
                 self.counts.tally(f"replaced.{entity}", n)
-            if result.replaced:
+            if replaced:
                 self.counts.tally("docs_scrubbed")
-            if result.ner_unavailable:
+            if ner_unavailable:
                 self.counts.tally("ner_unavailable")
         return [None] * len(docs)
 

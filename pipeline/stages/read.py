@@ -15,6 +15,7 @@ from typing import IO, Any
 import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+
 from gemmaflow.pipeline.config import ReadConfig
 from gemmaflow.pipeline.records import DeadLetter, document_from_record, parse_json_line, rejected_row
 from gemmaflow.pipeline.stages.base import DEAD, KEPT, REJECTED, STATS, CountingDoFn, utf8_len

@@ -7,6 +7,7 @@ from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
+
 from gemmaflow.pipeline.config import OutputConfig
 from gemmaflow.pipeline.stages.base import STATS, CountingDoFn, Document, utf8_len
 from gemmaflow.pipeline.stats import language_key, length_key

@@ -12,9 +12,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from gemmaflow.pipeline.stats import StageCounts, stats_document
 
 from gemmaflow.cli import EXIT_USER_ERROR, main
+from gemmaflow.pipeline.stats import StageCounts, stats_document
 from gemmaflow.report import ReportInputError, write_report
 from gemmaflow.report.build import SECTIONS
 from gemmaflow.report.charts import bar_chart, format_number, histogram, line_chart, nice_ticks
@@ -168,7 +168,7 @@ def test_full_run_draws_every_section(full_run):
 @pytest.mark.slow  # a real (tiny) curate run: Beam start-up
 def test_bare_curate_output(fixture_corpus, tmp_path):
     from gemmaflow.pipeline.config import CurateConfig
-    from gemmaflow.pipeline.curate import run_curate
+    from gemmaflow.pipeline.jobs.curate import run_curate
 
     out = tmp_path / "curated"
     # PII (spaCy start-up) and classifiers off, to keep this quick: the full run covers their sections.

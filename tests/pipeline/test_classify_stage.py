@@ -6,13 +6,13 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
+
 from gemmaflow.pipeline.classify import DocumentClassifiers
 from gemmaflow.pipeline.config import ClassifierEntry, ClassifyConfig
 from gemmaflow.pipeline.records import document_from_record
 from gemmaflow.pipeline.stages.base import KEPT, REJECTED, STATS
 from gemmaflow.pipeline.stages.classify import Classify
 from gemmaflow.pipeline.stats import merge_parts
-
 from tests.classifiers.synthetic import train_small
 
 GOOD = "the careful explanation describes the reference example in this section clearly and the chapter figure"
@@ -138,6 +138,7 @@ def test_beam_stage_counts_and_routes(models):
 
 def test_scores_are_written_to_parquet(models, tmp_path):
     import pyarrow as pa
+
     from gemmaflow.pipeline.records import CURATED_SCHEMA
 
     docs = [doc("good", GOOD, "web", "content")]

@@ -7,6 +7,7 @@ import random
 import string
 
 import pytest
+
 from gemmaflow.pipeline.components import (
     both_directions,
     label,

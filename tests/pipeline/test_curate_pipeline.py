@@ -11,11 +11,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import zstandard
+
 from gemmaflow.pipeline.config import CurateConfig, NearDedupeConfig
-from gemmaflow.pipeline.curate import run_curate
+from gemmaflow.pipeline.jobs.curate import run_curate
 from gemmaflow.pipeline.run_output import OutputExistsError
 from gemmaflow.pipeline.stages.read import InputNotFoundError
-
 from tests.conftest import write_jsonl
 from tests.pipeline.test_stages_beam import ENGLISH
 

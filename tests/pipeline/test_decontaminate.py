@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from gemmaflow.pipeline.config import DecontaminationConfig
 from gemmaflow.pipeline.decontaminate import (
     BenchmarkIndex,

@@ -1,4 +1,5 @@
 import pytest
+
 from gemmaflow.pipeline.dedupe import split_survivor, text_hash
 from gemmaflow.pipeline.stats import AccountingError, StageCounts, check_accounting, merge_parts, render_table
 

@@ -1,4 +1,5 @@
 import pytest
+
 from gemmaflow.pipeline.config import DomainConfig
 from gemmaflow.pipeline.domain import code_line_fraction, detect_domain, latex_densities
 

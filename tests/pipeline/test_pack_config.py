@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from gemmaflow.pipeline.pack_config import PackConfig, SftConfig, load_pack_config, load_sft_config
 
 from gemmaflow.core.configio import ConfigError, from_dict
+from gemmaflow.pipeline.pack_config import PackConfig, SftConfig, load_pack_config, load_sft_config
 
 CONFIGS = Path(__file__).parents[2] / "configs"
 

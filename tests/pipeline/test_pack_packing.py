@@ -6,6 +6,7 @@ import random
 
 import numpy as np
 import pytest
+
 from gemmaflow.pipeline.mixture import DomainHistogram, mixture_bucket, plan_mixture, seeded_hash, split_of
 from gemmaflow.pipeline.pack_config import MixtureConfig
 from gemmaflow.pipeline.packing import PackItem, best_fit_decreasing, pack_window

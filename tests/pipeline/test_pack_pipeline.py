@@ -11,14 +11,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+
+from gemmaflow.cli import main
 from gemmaflow.model.shards import ShardChecksumError, ShardReader
+from gemmaflow.pipeline.jobs.pack import run_pack
 from gemmaflow.pipeline.mixture import split_of
 from gemmaflow.pipeline.pack_config import MixtureConfig, PackConfig, PackingConfig, ShardOutputConfig
 from gemmaflow.pipeline.records import CURATED_SCHEMA
-from gemmaflow.pipeline.stages.pack import run_pack
 from gemmaflow.pipeline.tokenize import load_processor
-
-from gemmaflow.cli import main
 from tests.pipeline.test_pack_tokenizer import generated_text, tiny_tokenizer  # noqa: F401 (fixture)
 
 SEQ_LEN = 128

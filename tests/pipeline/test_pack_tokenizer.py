@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import sentencepiece as spm
+
+from gemmaflow.core.chat import BOS_ID, END_OF_TURN, EOS_ID, MASK_PIECE, PAD_ID, START_OF_TURN, UNK_ID
 from gemmaflow.pipeline.tokenize import (
-    END_OF_TURN,
-    START_OF_TURN,
     TokenizerError,
     encode_documents,
     load_processor,
@@ -37,15 +37,15 @@ def generated_text(rng: random.Random, words: int) -> str:
 
 
 def train_tiny_model(path: Path) -> Path:
-    """Gemma's settings (GUIDE.md §2) at 600 pieces: ids pad 0, eos 1, bos 2, unk 3, chat pieces user-defined."""
+    """Gemma's settings at 600 pieces: ids pad 0, eos 1, bos 2, unk 3, chat pieces user-defined (at 5 and 6)."""
     rng = random.Random(7)
     sentences = [generated_text(rng, 40) for _ in range(3000)]
     buffer = io.BytesIO()
     spm.SentencePieceTrainer.train(
         sentence_iterator=iter(sentences), model_writer=buffer, model_type="bpe", vocab_size=600,
         byte_fallback=True, split_digits=True, add_dummy_prefix=False, normalization_rule_name="identity",
-        remove_extra_whitespaces=False, allow_whitespace_only_pieces=True, pad_id=0, eos_id=1, bos_id=2, unk_id=3,
-        user_defined_symbols=["<mask>", START_OF_TURN, END_OF_TURN], minloglevel=2,
+        remove_extra_whitespaces=False, allow_whitespace_only_pieces=True, pad_id=PAD_ID, eos_id=EOS_ID,
+        bos_id=BOS_ID, unk_id=UNK_ID, user_defined_symbols=[MASK_PIECE, START_OF_TURN, END_OF_TURN], minloglevel=2,
     )
     path.write_bytes(buffer.getvalue())
     return path

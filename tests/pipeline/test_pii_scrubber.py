@@ -7,6 +7,8 @@ import logging
 import socket
 
 import pytest
+
+from gemmaflow.core.domains import DOMAINS
 from gemmaflow.pipeline.config import PiiConfig
 from gemmaflow.pipeline.pii import entities as E
 from gemmaflow.pipeline.pii.scrubber import PiiScrubber
@@ -47,7 +49,7 @@ def prose_with_everything() -> str:
     return "\n".join(parts)
 
 
-@pytest.mark.parametrize("domain", ["web", "code", "math"])
+@pytest.mark.parametrize("domain", DOMAINS)
 def test_every_structured_type_and_secret_is_replaced(patterns_only, domain):
     result = patterns_only.scrub(prose_with_everything(), domain)
     for entity, value in VALUES.items():

@@ -9,8 +9,9 @@ import apache_beam as beam
 import pytest
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
+
 from gemmaflow.pipeline.config import CurateConfig, PiiConfig
-from gemmaflow.pipeline.curate import StagePlan
+from gemmaflow.pipeline.jobs.curate import curate_chain
 from gemmaflow.pipeline.records import CURATED_SCHEMA, document_from_record
 from gemmaflow.pipeline.stages.base import KEPT, REJECTED, STATS
 from gemmaflow.pipeline.stages.pii import ScrubPii
@@ -62,15 +63,15 @@ def test_stage_keeps_everything_edits_text_and_counts(tmp_path, caplog):
 
 def test_curated_schema_has_replacement_counts_and_plan_runs_pii_before_write():
     assert str(CURATED_SCHEMA.field("pii_replacements").type) == "map<string, int32>"
-    assert StagePlan.from_config(CurateConfig()).chain[-2:] == ("pii", "write")
-    assert "pii" not in StagePlan.from_config(CurateConfig(pii=PiiConfig(enabled=False))).chain
+    assert curate_chain(CurateConfig())[-2:] == ("pii", "write")
+    assert "pii" not in curate_chain(CurateConfig(pii=PiiConfig(enabled=False)))
 
 
 @pytest.mark.slow
 def test_curate_run_writes_scrubbed_text_and_counts(tmp_path):
     import pyarrow.parquet as pq
-    from gemmaflow.pipeline.curate import run_curate
 
+    from gemmaflow.pipeline.jobs.curate import run_curate
     from tests.conftest import write_jsonl
 
     prose = (

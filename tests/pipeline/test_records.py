@@ -1,6 +1,15 @@
 import json
 
-from gemmaflow.pipeline.records import DeadLetter, document_from_record, parse_json_line, stable_id
+from gemmaflow.pipeline.records import (
+    CURATED_SCHEMA,
+    DEAD_LETTER_SCHEMA,
+    REJECTED_SCHEMA,
+    DeadLetter,
+    document_from_record,
+    parse_json_line,
+    rejected_row,
+    stable_id,
+)
 
 
 def _parse(obj: object, position: int = 0) -> object:
@@ -58,6 +67,13 @@ def test_raw_nul_and_control_chars_inside_strings_are_accepted():
 def test_dead_letter_row_truncates_raw():
     row = DeadLetter("f", 1, "invalid_json", "d", "x" * 10_000).to_row()
     assert len(row["raw"]) == 2000
+
+
+def test_rows_have_exactly_their_schemas_fields():
+    doc = document_from_record({"text": "hi"}, "f", 0, "fp")
+    assert set(doc) <= set(CURATED_SCHEMA.names)  # the stages fill the rest (lang, scores, ...)
+    assert set(rejected_row(doc, "language", "why")) <= set(REJECTED_SCHEMA.names)
+    assert list(DeadLetter("f", 1, "invalid_json", "d", "x").to_row()) == DEAD_LETTER_SCHEMA.names
 
 
 def test_document_from_parquet_style_record():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from gemmaflow.pipeline.sft import ChatTokens, Conversation, Invalid, dedupe_key, format_conversations, parse_record
 
 IDS = ChatTokens(bos=2, start_of_turn=5, end_of_turn=6, model_header=(70, 71), newline=(80,))

@@ -9,13 +9,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from gemmaflow.pipeline.config import PiiConfig
-from gemmaflow.pipeline.pack_config import PackingConfig, SftConfig
-from gemmaflow.pipeline.stages.sft import run_sft
-from gemmaflow.pipeline.tokenize import load_processor
 
 from gemmaflow.cli import main
 from gemmaflow.commands.common import sample_path
+from gemmaflow.pipeline.config import PiiConfig
+from gemmaflow.pipeline.jobs.sft import run_sft
+from gemmaflow.pipeline.pack_config import PackingConfig, SftConfig
+from gemmaflow.pipeline.tokenize import load_processor
 from tests.conftest import write_jsonl
 from tests.pipeline.test_pack_tokenizer import tiny_tokenizer  # noqa: F401 (fixture)
 
@@ -77,17 +77,22 @@ def test_chat_records_deduplicated_scrubbed_and_overlong_rejected(tmp_path, tiny
     manifest = run_sft([str(path)], str(tiny_tokenizer), str(out), config, echo=False)
     assert manifest["splits"]["train"]["documents"] == 1
     assert manifest["splits"]["train"]["tokens_per_domain"].keys() == {"chat"}
-    rejected = {r["reason"]: r for r in pq.read_table(out / "rejected").to_pylist()}
+    rejected = {r["reject_reason"]: r for r in pq.read_table(out / "rejected").to_pylist()}
     assert rejected.keys() == {"exact_duplicate", "too_long"}
-    assert rejected["exact_duplicate"]["detail"] == "survivor=c1"
+    assert rejected["exact_duplicate"]["reject_detail"] == "survivor=c1"
+    # The rejected sink keeps the conversation, scrubbed like everything else.
+    duplicate = json.loads(rejected["exact_duplicate"]["meta"])
+    assert duplicate["turns"][0] == ["user", "WRITE TO ME AT <EMAIL> PLEASE"]
     assert sorted(d["reason"] for d in pq.read_table(out / "dead_letter").to_pylist()) == [
         "bad_role_order", "invalid_json"]
     processor = load_processor(tiny_tokenizer.read_bytes())
     [(tokens, _)] = list(segments(rows(out, manifest)))
     text = processor.decode(tokens.tolist())
     assert "jane.doe@example.com" not in text and "<EMAIL>" in text
+    # The curate PII stage's counters: the kept example in `pii`, the duplicate in `pii_rejected`.
     stages = {s["stage"]: s for s in json.loads((out / "stats.json").read_text())["stages"]}
-    assert stages["pii"]["extra"]["replaced.EMAIL_ADDRESS"] == 2
+    assert stages["pii"]["extra"] == {"detected.EMAIL_ADDRESS": 1, "docs_scrubbed": 1, "replaced.EMAIL_ADDRESS": 1}
+    assert stages["pii_rejected"]["extra"]["replaced.EMAIL_ADDRESS"] == 1
 
 
 @pytest.mark.slow  # loads the shipped fastText classifiers
@@ -104,5 +109,5 @@ def test_classifiers_judge_the_answers_when_enabled(tmp_path, tiny_tokenizer):  
     packed = manifest["splits"]["train"]["documents"] + manifest["splits"]["validation"]["documents"]
     assert packed == classify["kept"]
     if classify["dropped"]:
-        reasons = {r["reason"] for r in pq.read_table(out / "rejected").to_pylist()}
+        reasons = {r["reject_reason"] for r in pq.read_table(out / "rejected").to_pylist()}
         assert reasons <= set(classify["dropped"])

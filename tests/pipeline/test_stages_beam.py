@@ -5,6 +5,7 @@ from __future__ import annotations
 import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline
 from apache_beam.testing.util import assert_that, equal_to
+
 from gemmaflow.pipeline.config import DomainConfig, LanguageConfig, NormaliseConfig, ReadConfig
 from gemmaflow.pipeline.heuristics import HeuristicsConfig
 from gemmaflow.pipeline.records import document_from_record
@@ -16,7 +17,6 @@ from gemmaflow.pipeline.stages.language import IdentifyLanguage
 from gemmaflow.pipeline.stages.normalise import Normalise
 from gemmaflow.pipeline.stages.read import ReadDocuments
 from gemmaflow.pipeline.stats import merge_parts
-
 from tests.conftest import write_jsonl
 
 ENGLISH = (

@@ -1,0 +1,119 @@
+"""The one way a Beam job runs: curate, pack and sft build a graph; this does everything around it.
+
+    refuse or clear the output folder -> build the graph -> run it, showing progress
+    -> merge the per-bundle counts -> check the accounting identity -> stats.json
+    -> the job's own files (manifest, shard names) -> the completion marker, last
+
+A folder without the marker is an unfinished (or killed) run, whatever else it holds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from gemmaflow.core.configio import fingerprint, to_dict
+from gemmaflow.pipeline.progress import LOCAL_RUNNERS, ProgressMonitor
+from gemmaflow.pipeline.records import PIPELINE_VERSION
+from gemmaflow.pipeline.run_output import STATS_FILE, prepare_output, read_counts, write_completion_marker
+from gemmaflow.pipeline.stats import StageCounts, dumps, ordered_stages, render_table, stats_document
+
+DEFAULT_RUNNER = "DirectRunner"
+
+
+def runner_name(options: PipelineOptions) -> str:
+    """The runner's name as given (`--runner`), DirectRunner when none is."""
+    runner = options.get_all_options().get("runner")
+    if runner is None:
+        return DEFAULT_RUNNER
+    return runner if isinstance(runner, str) else type(runner).__name__
+
+
+@dataclass(frozen=True)
+class BeamJob:
+    """What a job run is: its name, inputs, output folder, config and how to run and report it."""
+
+    name: str  # curate, pack, sft: in stats.json, the marker and progress lines
+    inputs: Sequence[str]
+    output: str
+    config: Any
+    beam_args: Sequence[str] = ()
+    overwrite: bool = False
+    echo: bool = True  # print the stage table when done
+    progress: bool = True  # live progress on stderr while running (`--quiet` turns it off)
+    run_info: dict[str, Any] = field(default_factory=dict)  # job-specific run fields (files, tokenizer)
+
+
+@dataclass(frozen=True)
+class JobResult:
+    stats: dict[str, Any]  # the stats.json document
+    stages: dict[str, StageCounts]
+    product: Any = None  # what the job's finalise step returned (pack and sft: the manifest)
+
+
+Build = Callable[[beam.Pipeline], Sequence[str]]  # adds the graph; returns the accounting chain
+Finalise = Callable[[JobResult], Any]  # the job's own files, after stats.json, before the marker
+
+
+def run_beam_job(job: BeamJob, build: Build, finalise: Finalise | None = None) -> JobResult:
+    """Run `build`'s graph to completion and write stats.json and the completion marker.
+
+    Raises AccountingError (pipeline/stats.py) if the counts do not add up; the marker is then not
+    written.
+    """
+    prepare_output(job.output, job.overwrite)
+    options = PipelineOptions(list(job.beam_args))
+    runner = runner_name(options)
+    pipeline = beam.Pipeline(options=options)
+    chain = tuple(build(pipeline))
+    monitor = ProgressMonitor(job.name, chain, enabled=job.progress)
+    started = time.time()
+    if runner in LOCAL_RUNNERS:
+        with monitor.watching_local_steps(pipeline):
+            result = pipeline.run()
+    else:
+        result = pipeline.run()
+    monitor.follow(result)
+    result.wait_until_finish()
+    seconds = time.time() - started
+
+    stages = {**{name: StageCounts(name) for name in chain}, **read_counts(job.output)}
+    monitor.finish(stages)
+    run = {
+        "job": job.name,
+        "pipeline_version": PIPELINE_VERSION,
+        "inputs": list(job.inputs),
+        **job.run_info,
+        "output": job.output,
+        "runner": runner,
+        "wall_seconds": round(seconds, 3),
+        "config_fingerprint": fingerprint(job.config),
+        "config": to_dict(job.config),
+    }
+    document = stats_document(stages, chain, run)
+    with FileSystems.create(FileSystems.join(job.output, STATS_FILE)) as handle:
+        handle.write(dumps(document).encode("utf-8"))
+    if job.echo:
+        print(render_table(ordered_stages(stages, chain)))
+        terms = document["accounting"]
+        print(f"\n{terms['records_read']} records read = {terms['kept']} kept + {terms['dropped']} dropped + "
+              f"{terms['dead_lettered']} dead-lettered  ({seconds:.1f} s)")
+    outcome = JobResult(document, stages)
+    if finalise is not None:
+        outcome = dataclasses.replace(outcome, product=finalise(outcome))
+    write_completion_marker(job.output, {
+        "job": job.name,
+        "pipeline_version": PIPELINE_VERSION,
+        "config_fingerprint": run["config_fingerprint"],
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "accounting": document["accounting"],
+    })
+    return outcome
