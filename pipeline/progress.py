@@ -27,7 +27,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -75,7 +75,7 @@ class SnapshotWriter:
     thread ends by itself once the folder is gone (the job finished and removed it).
     """
 
-    def __init__(self, folder: str, name: str, totals: Any) -> None:
+    def __init__(self, folder: str, name: str, totals: Callable[[], StageProgress]) -> None:
         self.path = Path(folder) / f"{name}-{os.getpid()}-{id(self)}.json"
         self.totals = totals
         thread = threading.Thread(target=self._loop, name=f"gemmaflow-progress-{name}", daemon=True)
