@@ -10,6 +10,9 @@ What it writes (see the generated README.md for the counts):
 * labels.jsonl.gz  the ground truth per raw id (kind, lang, duplicates, PII spans, contamination).
 * benchmark.jsonl  {id, question, answer}: items for the decontamination stage; 5 are pasted into docs.
 * sft_dolly.jsonl  {instruction, context, response, category}: dolly-15k-style SFT records, 3 malformed.
+* crawl.warc.gz, crawl.warc.wet.gz, crawl_truth.jsonl.gz: a small web crawl (WARC, its WET text) of
+  pages made from the raw documents, and per response record what a crawl extractor should get from it
+  (scripts/sample_corpus/crawl.py).
 * README.md, LICENSE.md, __init__.py (so the folder is package data of `gemmaflow`).
 
 Every text comes from scripts/sample_corpus/ (its README.md says where each file came from):
@@ -39,7 +42,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sample_corpus import sources, variants
+from sample_corpus import crawl, sources, variants
 from sample_corpus.junk import junk_documents
 from sample_corpus.similarity import NearDupIndex
 from sample_corpus.sources import CPYTHON, CPYTHON_RELEASE, SEED, TEMPLATES, WRITTEN, Doc
@@ -157,7 +160,7 @@ def _table(counter: Counter[str] | dict[str, int], header: tuple[str, str]) -> s
 
 def readme(
     docs: list[Doc], labels: list[dict[str, Any]], sizes: dict[str, int], worst: float,
-    benchmark: list[dict[str, str]], sft: list[dict[str, Any]],
+    benchmark: list[dict[str, str]], sft: list[dict[str, Any]], crawled: crawl.CrawlSummary,
 ) -> str:  # fmt: skip
     """README.md: files, counts per kind, variant and language, duplicates, PII and contamination."""
     jaccards = sorted(d.dup_jaccard for d in docs if d.dup_jaccard is not None)
@@ -194,6 +197,7 @@ def readme(
         n_sft=len(sft),
         n_sft_ok=len(well_formed),
         sft_categories=", ".join(f"{k}: {v}" for k, v in sorted(sft_categories.items())),
+        **crawl_fields(crawled),
     )
 
 
@@ -205,6 +209,33 @@ def license_text(docs: list[Doc]) -> str:
     pages = {d.key.split(":", 1)[1] for d in docs if d.variant == "stdlib_page" and d.dup_role != "copy"}
     template = (TEMPLATES / "LICENSE.md.tmpl").read_text(encoding="utf-8")
     return template.format(py=CPYTHON_RELEASE, modules=", ".join(sorted(pages)), psf_terms=psf_terms)
+
+
+def crawl_fields(summary: crawl.CrawlSummary) -> dict[str, Any]:
+    """README.md's fields about the web crawl."""
+    truth = summary.truth
+    return {
+        "crawl_warc_records": sum(summary.warc_records.values()),
+        "crawl_warc_bytes": summary.warc_bytes,
+        "crawl_wet_records": summary.wet_records,
+        "crawl_wet_bytes": summary.wet_bytes,
+        "crawl_truth_lines": len(truth),
+        "crawl_sites": ", ".join(f"{s.name} (`{s.host}`, {s.family})" for s in summary.sites),
+        "crawl_pages": sum(summary.families.values()),
+        "crawl_types": _table(summary.warc_records, ("WARC-Type", "records")),
+        "crawl_kinds": _table(summary.kinds, ("kind", "records")),
+        "crawl_label_kinds": _table(Counter(str(t["label_kind"]) for t in truth if t["kind"] == "page"),
+                                    ("label_kind", "pages")),
+        "crawl_families": _table(summary.families, ("family", "pages")),
+        "crawl_charsets": _table(summary.charsets, ("charset", "pages")),
+        "crawl_encodings": _table(summary.encodings, ("coding", "pages")),
+        "crawl_code_pages": sum(1 for t in truth if t["kind"] == "page" and t["code"]),
+        "crawl_unclosed": summary.unclosed,
+        "crawl_wrapped": summary.wrapped,
+        "crawl_no_lang": summary.no_lang,
+        "crawl_cyrillic": "The Russian page is windows-1251: KOI8-R has no em dash, which every Russian article uses."
+        if summary.charsets["header:windows-1251"] else "",
+    }  # fmt: skip
 
 
 def write_all(out: Path) -> None:
@@ -220,12 +251,16 @@ def write_all(out: Path) -> None:
     (out / "benchmark.jsonl").write_bytes(jsonl(benchmark))
     (out / "sft_dolly.jsonl").write_bytes(jsonl(sft))
     (out / "LICENSE.md").write_text(license_text(docs), encoding="utf-8")
+    crawled = crawl.write_crawl(out, docs)
     names = ["raw.jsonl.gz", "labels.jsonl.gz", "benchmark.jsonl", "sft_dolly.jsonl", "LICENSE.md"]
     sizes = {name: (out / name).stat().st_size for name in names}
-    (out / "README.md").write_text(readme(docs, labels, sizes, worst, benchmark, sft), encoding="utf-8")
+    (out / "README.md").write_text(readme(docs, labels, sizes, worst, benchmark, sft, crawled), encoding="utf-8")
     kinds = Counter(d.kind for d in docs)
     print(f"wrote {len(docs)} docs to {out}: " + ", ".join(f"{k} {kinds[k]}" for k in KINDS))
     print(", ".join(f"{name} {size:,} B" for name, size in sizes.items()))
+    crawl_files = (crawl.WARC_FILE, crawl.WET_FILE, crawl.TRUTH_FILE)
+    print(f"crawl: {sum(crawled.warc_records.values())} WARC records, {crawled.wet_records} WET records; "
+          + ", ".join(f"{name} {(out / name).stat().st_size:,} B" for name in crawl_files))  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> None:
