@@ -14,7 +14,7 @@ from presidio_analyzer.nlp_engine import NoOpNlpEngine
 from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
 from gemmaflow.pipeline.pii import entities as E
-from gemmaflow.pipeline.pii.ner import NerModel, prose_windows
+from gemmaflow.pipeline.pii.ner import NerModel, plausible_name, prose_windows
 from gemmaflow.pipeline.pii.prescreen import triggered
 from gemmaflow.pipeline.pii.recognisers import build_recognisers
 from gemmaflow.pipeline.pii.replace import Span
@@ -72,5 +72,9 @@ class NerAnalyzer:
             results = self.engine.analyze(
                 text=window, language=LANGUAGE, entities=self.entities, nlp_artifacts=nlp_artifacts
             )
-            found[i].extend(Span(start + r.start, start + r.end, r.entity_type) for r in results)
+            found[i].extend(
+                Span(start + r.start, start + r.end, r.entity_type)
+                for r in results
+                if r.entity_type != E.PERSON or plausible_name(window[r.start : r.end])
+            )
         return found

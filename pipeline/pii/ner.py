@@ -31,6 +31,15 @@ _NAME_SHAPE = regex.compile(
     r"\b\p{Lu}[\p{Ll}'’-]+(?:[ \t]+(?:\p{Lu}\.|van|von|de|del|da|di|du|der|den|la|le|bin|al))*[ \t]+\p{Lu}[\p{Ll}'’-]+"
 )
 
+# What a person's name is written with: letters, spaces, hyphens, apostrophes and the dots of
+# initials, with a capital somewhere. The small English model also tags identifiers and math as
+# PERSON ("str", "json", "P_2…P_p.", "N≥13"); replacing those damages text and protects no one.
+_PLAUSIBLE_NAME = regex.compile(r"(?=.*\p{Lu})[\p{L}\p{M}][\p{L}\p{M} '’.-]*")
+
+
+def plausible_name(span: str) -> bool:
+    return _PLAUSIBLE_NAME.fullmatch(span.strip()) is not None
+
 
 @dataclass(frozen=True)
 class NerModel:

@@ -175,3 +175,12 @@ def test_config_rejects_unknown_entities_and_bad_formats():
         PiiConfig(placeholder_format="<X>")
     with pytest.raises(ValueError, match="ner_domains"):
         PiiConfig(ner_domains=("prose",))
+
+
+def test_ner_person_spans_must_look_like_names():
+    from gemmaflow.pipeline.pii.ner import plausible_name
+
+    for name in ("Serhiy Storchaka", "Marc-André", "E.A. O’Brien", "Guido van Rossum", "Löwis", "J. R. R. Tolkien"):
+        assert plausible_name(name), name
+    for not_a_name in ("str", "json", "P_2…P_p.", "N≥13", "Contexts”.", "FILES_HASH", "x = 3"):
+        assert not plausible_name(not_a_name), not_a_name
