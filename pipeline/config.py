@@ -14,8 +14,11 @@ from typing import Literal
 
 from gemmaflow.core.configio import ConfigError, load_yaml
 from gemmaflow.core.domains import DOMAINS
+from gemmaflow.pipeline.crawl.urls import UrlFilter, read_lists
 from gemmaflow.pipeline.heuristics.config import HeuristicsConfig
 from gemmaflow.pipeline.pii.entities import ALL_ENTITIES, DEFAULT_ENTITIES, unknown_entities
+
+InputFormat = Literal["auto", "jsonl", "parquet", "warc", "wet"]
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,8 @@ class ReadConfig:
     """How raw files are read. Records above `max_document_bytes` are dropped (counted), not parsed
     into a worker's memory many times over by later stages."""
 
+    # auto: from each file's name (.parquet/.pq, .warc/.warc.gz, .wet/.warc.wet.gz, else JSONL)
+    format: InputFormat = "auto"
     max_document_bytes: int = 16 * 1024 * 1024
     text_field: str = "text"
     # Redistribute documents across workers after reading: without it, every stage of a big input
@@ -32,6 +37,48 @@ class ReadConfig:
     def __post_init__(self) -> None:
         if self.max_document_bytes <= 0:
             raise ValueError("max_document_bytes must be positive")
+
+
+@dataclass(frozen=True)
+class CrawlConfig:
+    """WARC and WET input (pipeline/crawl/): which records become documents and how pages become text.
+
+    Only `response` records with HTTP 200 and an HTML content type become documents; every other
+    record is counted by kind and reason. URL lists are files with one entry per line (local or
+    gs://); see pipeline/crawl/urls.py for their syntax.
+    """
+
+    extractor: Literal["resiliparse", "trafilatura"] = "resiliparse"  # measured: docs/crawl.md
+    boilerplate_rules: bool = True  # furniture classes pruned before, footer lines trimmed after extraction
+    html_mime_types: tuple[str, ...] = ("text/html", "application/xhtml+xml")
+    # WARC-Truncated responses (the crawler stopped reading the page, Common Crawl at 1 MiB): off
+    # by default, since the cut page ends mid-sentence or mid-markup; counted as `truncated` either way.
+    keep_truncated: bool = False
+    max_html_bytes: int = 4 * 1024 * 1024  # decoded payload cap; larger pages drop as page_too_large
+    # Extraction time grows with the element count: pages with more tags than this drop as
+    # page_too_complex before parsing, and a page that still took longer than max_extract_seconds
+    # drops as extract_too_slow (its text is not trusted: such pages are generated tables and traps).
+    max_html_tags: int = 250_000
+    max_extract_seconds: float = 10.0
+    # The same URL fetched more than once: keep the earliest or latest fetch by WARC-Date, or all.
+    url_dedupe: Literal["earliest", "latest", "off"] = "earliest"
+    block_domain_files: tuple[str, ...] = ()
+    allow_domain_files: tuple[str, ...] = ()
+    block_url_pattern_files: tuple[str, ...] = ()
+    allow_url_pattern_files: tuple[str, ...] = ()
+    allow_only: bool = False  # drop every URL no allowlist names
+
+    def __post_init__(self) -> None:
+        if self.max_html_bytes <= 0 or self.max_html_tags <= 0 or self.max_extract_seconds <= 0:
+            raise ValueError("max_html_bytes, max_html_tags and max_extract_seconds must be positive")
+        if self.allow_only and not (self.allow_domain_files or self.allow_url_pattern_files):
+            raise ValueError("allow_only needs allow_domain_files or allow_url_pattern_files")
+
+    def url_filter(self) -> UrlFilter:
+        """The lists, read now (a missing file or a bad regex raises OSError or ValueError)."""
+        lists = (self.block_domain_files, self.allow_domain_files, self.block_url_pattern_files,
+                 self.allow_url_pattern_files)  # fmt: skip
+        return UrlFilter.from_lists(*map(read_lists, lists), allow_only=self.allow_only)
 
 
 @dataclass(frozen=True)
@@ -317,6 +364,7 @@ class OutputConfig:
 @dataclass(frozen=True)
 class CurateConfig:
     read: ReadConfig = field(default_factory=ReadConfig)
+    crawl: CrawlConfig = field(default_factory=CrawlConfig)
     normalise: NormaliseConfig = field(default_factory=NormaliseConfig)
     domain: DomainConfig = field(default_factory=DomainConfig)
     language: LanguageConfig = field(default_factory=LanguageConfig)

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         import yaml
 
         REGISTRY.validate(CURATE, config)
-        print("stages: " + " -> ".join(curate_chain(config)))
+        print("stages: " + " -> ".join(curate_chain(config, paths=inputs)))
         print(f"inputs: {inputs}\noutput: {args.output}\nbeam options: {beam_args}")
         print(yaml.safe_dump(to_dict(config), sort_keys=False), end="")
         return 0
@@ -55,6 +55,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             examples:
               gemmaflow curate --output curated/                      # the bundled sample
               gemmaflow curate --input 'raw/*.jsonl.zst' --output curated/ --config configs/curate.yaml
+              gemmaflow curate --input 'crawl/*.warc.gz' --output curated/  # WARC; *.warc.wet.gz reads WET
               gemmaflow curate --input 'raw/*.jsonl.zst' --output curated/ \\
                   --direct_running_mode multi_processing --direct_num_workers 2
               gemmaflow curate --input 'gs://bucket/raw/*.jsonl.zst' --output gs://bucket/curated \\
@@ -65,7 +66,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--input", action="append", metavar="GLOB",
-        help="input files: JSONL (.jsonl, .gz, .zst) or Parquet; repeatable (default: the bundled sample)",
+        help="input files: JSONL (.jsonl, .gz, .zst), Parquet, WARC (.warc, .warc.gz) or WET (.warc.wet.gz), "
+        "told apart by name (read.format overrides); repeatable (default: the bundled sample)",
     )
     parser.add_argument("--output", required=True, help="output folder (local or gs://)")
     parser.add_argument("--config", help="YAML config; missing keys take the defaults (configs/curate.yaml)")

@@ -1,6 +1,6 @@
 """`gemmaflow curate`: raw documents in, curated Parquet, rejected and dead-letter sinks and stats.json out.
 
-    files -> Read -> the registry's curate stages, in order -> Write (data/)
+    files -> Read [-> UrlDedupe, crawl input] -> the registry's curate stages, in order -> Write (data/)
     every stage's rejected -> [ScrubRejected, when PII is on] -> rejected/;  unreadable records -> dead_letter/
 
 The chain comes from the stage registry (pipeline/registry.py); the run, its progress, stats.json
@@ -9,12 +9,13 @@ and the completion marker from the job helper (pipeline/jobs/beam_job.py).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
-from gemmaflow.core.configio import fingerprint
+from gemmaflow.core.configio import ConfigError, fingerprint
 from gemmaflow.pipeline.config import CurateConfig
 from gemmaflow.pipeline.jobs.beam_job import BeamJob, run_beam_job
 from gemmaflow.pipeline.records import CURATED_SCHEMA, DEAD_LETTER_SCHEMA, REJECTED_SCHEMA
@@ -22,23 +23,31 @@ from gemmaflow.pipeline.registry import CURATE, REGISTRY, StageRegistry, apply_c
 from gemmaflow.pipeline.run_output import write_counts
 from gemmaflow.pipeline.stages.base import DEAD, KEPT, REJECTED, STATS
 from gemmaflow.pipeline.stages.pii import ScrubRejected
-from gemmaflow.pipeline.stages.read import ReadDocuments, match_inputs
+from gemmaflow.pipeline.stages.read import ReadDocuments, dedupes_urls, has_crawl_input, match_inputs
+from gemmaflow.pipeline.stages.url_dedupe import STAGE as URL_DEDUPE
 from gemmaflow.pipeline.stages.write import DATA_DIR, DEAD_LETTER_DIR, REJECTED_DIR, WriteCurated, WriteParquet
 
 SOURCE = "read"
 SINK = "write"
 
 
-def curate_chain(config: CurateConfig, registry: StageRegistry = REGISTRY) -> tuple[str, ...]:
-    """The stage names a curate run with `config` goes through, read to write (also the dry-run graph)."""
-    return chain_names(SOURCE, registry.chain(CURATE, config), SINK)
+def curate_chain(
+    config: CurateConfig, registry: StageRegistry = REGISTRY, paths: Sequence[str] = ()
+) -> tuple[str, ...]:
+    """The stage names a curate run of `paths` with `config` goes through, read to write (also the
+    dry-run graph): crawl inputs add url_dedupe after read."""
+    names = chain_names(SOURCE, registry.chain(CURATE, config), SINK)
+    if dedupes_urls(list(paths), config.read, config.crawl):
+        names = (names[0], URL_DEDUPE, *names[1:])
+    return names
 
 
-def build_curate(pipeline: beam.Pipeline, paths: list[str], output: str, config: CurateConfig,
-                 registry: StageRegistry = REGISTRY) -> tuple[str, ...]:
+def build_curate(
+    pipeline: beam.Pipeline, paths: list[str], output: str, config: CurateConfig, registry: StageRegistry = REGISTRY
+) -> tuple[str, ...]:
     """Add the curate graph to `pipeline`; nothing runs until the pipeline does. Returns the chain."""
     stages = registry.chain(CURATE, config)
-    read = pipeline | "Read" >> ReadDocuments(paths, config.read, fingerprint(config))
+    read = pipeline | "Read" >> ReadDocuments(paths, config.read, fingerprint(config), config.crawl)
     chain = apply_chain(read[KEPT], stages, config)
     written = chain.kept | "Write" >> WriteCurated(
         FileSystems.join(output, DATA_DIR, "part"), CURATED_SCHEMA, config.output
@@ -58,7 +67,7 @@ def build_curate(pipeline: beam.Pipeline, paths: list[str], output: str, config:
         FileSystems.join(output, DEAD_LETTER_DIR, "part"), DEAD_LETTER_SCHEMA, config.output
     )
     write_counts(stats, output)
-    return chain_names(SOURCE, stages, SINK)
+    return curate_chain(config, registry, paths)
 
 
 def run_curate(
@@ -74,6 +83,12 @@ def run_curate(
     """Run the pipeline to completion, write stats.json and return it; raises if the counts do not add up."""
     registry.validate(CURATE, config)
     paths = match_inputs(inputs)
-    job = BeamJob("curate", inputs, output, config, beam_args or [], overwrite, echo, progress,
-                  run_info={"files": len(paths)})
+    if has_crawl_input(paths, config.read.format):
+        try:
+            config.crawl.url_filter()  # every list file readable, every regex valid, before any data is read
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"crawl: {exc}") from exc
+    job = BeamJob(
+        "curate", inputs, output, config, beam_args or [], overwrite, echo, progress, run_info={"files": len(paths)}
+    )
     return run_beam_job(job, lambda pipeline: build_curate(pipeline, paths, output, config, registry)).stats

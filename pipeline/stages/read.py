@@ -1,14 +1,20 @@
-"""Beam stage: read JSONL (plain, .gz, .zst) and Parquet files into documents, dead-lettering bad records.
+"""Beam stage: read JSONL (plain, .gz, .zst), Parquet, WARC and WET files into documents,
+dead-lettering bad records.
 
 Files are listed when the pipeline is built (so a glob that matches nothing fails at once, naming
 the glob) and read one file per element after a reshuffle, through Beam's filesystems, so local
-paths and gs:// work alike.
+paths and gs:// work alike. Crawl files stream record by record (pipeline/crawl/documents.py);
+records that are not pages are counted in the read stage's `extra` as `crawl.skipped.<reason>`,
+and every record is counted once: crawl.records = documents in + records skipped. When the input
+holds crawl files, the `url_dedupe` stage follows the read stage.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
+import json
+import time
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -16,12 +22,36 @@ import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from gemmaflow.pipeline.config import ReadConfig
+from gemmaflow.pipeline.config import CrawlConfig, InputFormat, ReadConfig
+from gemmaflow.pipeline.crawl.documents import Dropped, Event, Page, Skipped, warc_events, wet_events
+from gemmaflow.pipeline.crawl.urls import UrlFilter
 from gemmaflow.pipeline.records import DeadLetter, document_from_record, parse_json_line, rejected_row
 from gemmaflow.pipeline.stages.base import DEAD, KEPT, REJECTED, STATS, CountingDoFn, utf8_len
+from gemmaflow.pipeline.stages.url_dedupe import UrlDedupe
 from gemmaflow.pipeline.stats import length_key
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
+WET_SUFFIXES = (".wet", ".wet.gz")
+WARC_SUFFIXES = (".warc", ".warc.gz")
+CRAWL_FORMATS = ("warc", "wet")
+
+
+def file_format(path: str, configured: InputFormat = "auto") -> InputFormat:
+    """The format `path` is read as: `configured`, or for auto the one its name says (else JSONL)."""
+    if configured != "auto":
+        return configured
+    name = path.lower()
+    if name.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    if name.endswith(WET_SUFFIXES):
+        return "wet"
+    if name.endswith(WARC_SUFFIXES):
+        return "warc"
+    return "jsonl"
+
+
+def has_crawl_input(paths: list[str], configured: InputFormat = "auto") -> bool:
+    return any(file_format(path, configured) in CRAWL_FORMATS for path in paths)
 
 
 class InputNotFoundError(FileNotFoundError):
@@ -50,20 +80,26 @@ def open_lines(raw: IO[bytes], path: str) -> IO[bytes]:
 
 
 class _ReadFileDoFn(CountingDoFn):
-    def __init__(self, config: ReadConfig, config_fingerprint: str) -> None:
+    def __init__(self, config: ReadConfig, crawl: CrawlConfig, config_fingerprint: str) -> None:
         super().__init__("read")
         self.config = config
+        self.crawl = crawl
         self.fingerprint = config_fingerprint
+        self.url_filter = UrlFilter()
+
+    def setup(self) -> None:
+        self.url_filter = self.crawl.url_filter()
 
     def process(self, path: str) -> Iterator[Any]:
         position = 0
+        fmt = file_format(path, self.config.format)
         try:
             with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
-                if path.endswith(PARQUET_SUFFIXES):
+                if fmt in CRAWL_FORMATS:
+                    yield from self._route_crawl(self._crawl_events(raw, path, fmt))
+                elif fmt == "parquet":
                     for position, record in enumerate(self._parquet_records(raw)):
-                        parsed = document_from_record(
-                            record, path, position, self.fingerprint, self.config.text_field
-                        )
+                        parsed = document_from_record(record, path, position, self.fingerprint, self.config.text_field)
                         yield from self._emit(parsed, utf8_len(parsed["text"]) if isinstance(parsed, dict) else 0)
                 else:
                     for position, line in enumerate(open_lines(raw, path)):
@@ -78,10 +114,42 @@ class _ReadFileDoFn(CountingDoFn):
                             len(line),
                         )
         except Exception as exc:  # an unreadable file is a dead letter, not a crashed run
+            if fmt in CRAWL_FORMATS:
+                self.counts.tally("crawl.records")
             self.counts.record_in(0)
             self.counts.record_dead("unreadable_file")
             error = DeadLetter(path, position, "unreadable_file", f"{type(exc).__name__}: {exc}", "")
             yield beam.pvalue.TaggedOutput(DEAD, error.to_row())
+
+    def _crawl_events(self, raw: IO[bytes], path: str, fmt: InputFormat) -> Iterator[Event]:
+        if fmt == "wet":
+            return wet_events(raw, path, self.url_filter, self.fingerprint, self.config.max_document_bytes)
+        return warc_events(raw, path, self.crawl, self.url_filter, self.fingerprint)
+
+    def _route_crawl(self, events: Iterator[Event]) -> Iterator[Any]:
+        started = time.perf_counter()
+        for event in events:
+            self.counts.seconds += time.perf_counter() - started  # reading, decoding, extracting this record
+            self.counts.tally("crawl.records")
+            if isinstance(event, Skipped):
+                self.counts.tally(f"crawl.skipped.{event.reason}")
+            elif isinstance(event, DeadLetter):
+                yield from self._emit(event, 0)
+            elif isinstance(event, Dropped):
+                self.counts.record_in(event.payload_bytes)
+                self.counts.record_dropped(event.reason)
+                yield beam.pvalue.TaggedOutput(REJECTED, rejected_row(event.doc, "read", event.reason, event.detail))
+            else:
+                self._tally_page(event)
+                yield from self._emit(event.doc, event.payload_bytes)
+            started = time.perf_counter()  # time spent downstream while suspended is not ours
+
+    def _tally_page(self, page: Page) -> None:
+        meta = json.loads(page.doc["meta"])
+        if "charset_source" in meta:
+            self.counts.tally(f"crawl.charset.{meta['charset_source']}")
+        if page.doc["signals"].get("read.charset_replaced_chars"):
+            self.counts.tally("crawl.charset_errors")
 
     @staticmethod
     def _parquet_records(raw: IO[bytes]) -> Iterator[Any]:
@@ -114,24 +182,45 @@ class _ReadFileDoFn(CountingDoFn):
 
 
 class ReadDocuments(beam.PTransform):
-    """Files (already matched) -> documents, with `dead`, `rejected` and `stats` outputs."""
+    """Files (already matched) -> documents, with `dead`, `rejected` and `stats` outputs.
 
-    def __init__(self, paths: list[str], config: ReadConfig, config_fingerprint: str) -> None:
+    `stats` holds the read stage's counts and, when `dedupes_urls`, the url_dedupe stage's.
+    """
+
+    def __init__(
+        self, paths: list[str], config: ReadConfig, config_fingerprint: str, crawl: CrawlConfig | None = None
+    ) -> None:
         super().__init__()
         self.paths = paths
         self.config = config
+        self.crawl = crawl or CrawlConfig()
         self.fingerprint = config_fingerprint
+
+    @property
+    def dedupes_urls(self) -> bool:
+        return dedupes_urls(self.paths, self.config, self.crawl)
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> dict[str, beam.PCollection]:
         outputs = (
             pbegin
             | "ListFiles" >> beam.Create(self.paths)
             | "SpreadFiles" >> beam.Reshuffle()
-            | "ParseRecords" >> beam.ParDo(_ReadFileDoFn(self.config, self.fingerprint)).with_outputs(
+            | "ParseRecords"
+            >> beam.ParDo(_ReadFileDoFn(self.config, self.crawl, self.fingerprint)).with_outputs(
                 STATS, REJECTED, DEAD, main=KEPT
             )
         )
-        docs = outputs[KEPT]
-        if self.config.rebalance:
+        docs, rejected, stats = outputs[KEPT], outputs[REJECTED], outputs[STATS]
+        if self.dedupes_urls:
+            deduped = docs | "UrlDedupe" >> UrlDedupe(self.crawl.url_dedupe)  # type: ignore[arg-type]
+            docs = deduped[KEPT]
+            rejected = (rejected, deduped[REJECTED]) | "GatherReadRejected" >> beam.Flatten()
+            stats = (stats, deduped[STATS]) | "GatherReadStats" >> beam.Flatten()
+        elif self.config.rebalance:  # url dedupe's grouping already spreads the documents
             docs = docs | "SpreadDocuments" >> beam.Reshuffle()
-        return {KEPT: docs, REJECTED: outputs[REJECTED], DEAD: outputs[DEAD], STATS: outputs[STATS]}
+        return {KEPT: docs, REJECTED: rejected, DEAD: outputs[DEAD], STATS: stats}
+
+
+def dedupes_urls(paths: list[str], config: ReadConfig, crawl: CrawlConfig) -> bool:
+    """Whether reading `paths` runs the url_dedupe stage after the read stage."""
+    return crawl.url_dedupe != "off" and has_crawl_input(paths, config.format)

@@ -1,0 +1,96 @@
+"""WARC framing: records out of a stream, one at a time, with what went wrong said instead of raised.
+
+fastwarc (the resiliparse project's WARC library) reads WARC 1.0/1.1, plain, gzip per record or
+gzip as a whole, and streams: one record's payload is in memory at a time, read up to a cap. It
+frames records 3.7x faster than warcio (0.089 against 0.329 CPU-seconds for 6,518 records of a
+Common-Crawl-shaped crawl, benchmarks/crawl_extract.py), which is why it reads here. HTTP payloads
+are decoded by pipeline/crawl/http.py, not by fastwarc (see there why).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import IO
+
+from fastwarc.warc import ArchiveIterator
+
+# The dead-letter reasons of framing problems
+NOT_A_WARC_FILE = "not_a_warc_file"  # not a single record could be framed
+INVALID_WARC_HEADER = "invalid_warc_header"  # garbage where the next record should start
+TRUNCATED_RECORD = "truncated_record"  # the file ends inside a record's block
+
+
+@dataclass(frozen=True)
+class WarcRecord:
+    """One framed record. `http_status` and `http_headers` are set for parsed HTTP responses."""
+
+    record_type: str  # warcinfo, response, request, metadata, revisit, conversion, resource, ...
+    offset: int  # the record's byte offset in the (compressed) file; see `FramingError`
+    headers: dict[str, str]  # WARC headers, names as written
+    http_status: int | None
+    http_headers: dict[str, str]  # names lower-cased
+    declared_length: int  # the payload length the record declares (Content-Length less HTTP headers)
+    _record: object  # the fastwarc record, to read the payload from (valid until the next record)
+
+    def header(self, name: str) -> str | None:
+        return self.headers.get(name)
+
+    def read_payload(self, limit: int) -> bytes:
+        """Up to `limit` bytes of the payload (after the HTTP headers, still transfer/content-encoded)."""
+        return self._record.reader.read(limit)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class FramingError:
+    """The stream could not be framed further: a dead letter for the file, at `offset`."""
+
+    reason: str
+    offset: int
+    detail: str
+
+
+def _http_headers(record: object) -> tuple[int | None, dict[str, str]]:
+    parsed = getattr(record, "http_headers", None)
+    if parsed is None:
+        return None, {}
+    headers = {str(name).lower(): str(value) for name, value in parsed.items()}
+    return parsed.status_code, headers
+
+
+def iter_records(stream: IO[bytes]) -> Iterator[WarcRecord | FramingError]:
+    """Every record of `stream`, then at most one FramingError that ends the iteration.
+
+    A non-empty stream that frames no record at all (a file cut inside its first gzip header, a
+    different format) also ends in a FramingError: a reader never returns "nothing" silently.
+    """
+    count = 0
+    last_offset = 0
+    try:
+        for record in ArchiveIterator(stream, parse_http=True, verify_digests=False):
+            count += 1
+            last_offset = record.stream_pos
+            status, http_headers = _http_headers(record) if record.is_http else (None, {})
+            yield WarcRecord(
+                str(record.record_type),  # the enum prints as its WARC-Type name
+                record.stream_pos,
+                {str(name): str(value) for name, value in record.headers.items()},
+                status,
+                http_headers,
+                record.content_length,
+                record,
+            )
+    except OSError as exc:  # fastwarc: "Invalid WARC header" for anything it cannot frame
+        reason = INVALID_WARC_HEADER if count else NOT_A_WARC_FILE
+        yield FramingError(reason, last_offset, f"after {count} records: {exc}")
+        return
+    if count == 0 and _has_bytes(stream):
+        yield FramingError(NOT_A_WARC_FILE, 0, "no WARC record could be read (cut or not a WARC file)")
+
+
+def _has_bytes(stream: IO[bytes]) -> bool:
+    try:
+        stream.seek(0)
+        return bool(stream.read(1))
+    except (OSError, ValueError):
+        return True  # unseekable and framed nothing: assume it held something
