@@ -46,6 +46,7 @@ class DemoConfig:
     sft: str = "sft-demo.yaml"
     sft_train: str = "train-tiny.yaml"  # with model.init_from = the pretrained model and the SFT keys below
     raw_input: str = "raw.jsonl.gz"  # bundled sample files (gemmaflow/sample) unless a path
+    crawl_input: str = "crawl.warc.gz"  # a WARC crawl curated with raw_input ("" leaves it out)
     benchmark: str = "benchmark.jsonl"
     sft_input: str = "sft_dolly.jsonl"
     prompts: tuple[str, ...] = ("The Python standard library", "def main(", "Let $x$ be")
@@ -125,9 +126,12 @@ def run_demo(out: str | Path, config: DemoConfig, stream: TextIO | None = None, 
             benchmarks=(*curate_config.decontamination.benchmarks, _sample(config.benchmark)),
         )
         curate_config = dataclasses.replace(curate_config, decontamination=decontamination)
-        stats = run_curate([_sample(config.raw_input)], str(run_dir / CURATED), curate_config, beam_args, echo=False)
+        inputs = [_sample(config.raw_input)] + ([_sample(config.crawl_input)] if config.crawl_input else [])
+        stats = run_curate(inputs, str(run_dir / CURATED), curate_config, beam_args, echo=False)
         terms = stats["accounting"]
-        return f"{terms['records_read']} documents read, {terms['kept']} kept, {terms['dropped']} dropped, " \
+        read = next(stage for stage in stats["stages"] if stage["stage"] == "read")
+        crawl = f" (crawl: {read['extra']['crawl.records']} records)" if "crawl.records" in read["extra"] else ""
+        return f"{terms['records_read']} documents read{crawl}, {terms['kept']} kept, {terms['dropped']} dropped, " \
                f"{terms['dead_lettered']} dead-lettered"
 
     def tokenizer() -> str:
@@ -185,7 +189,8 @@ def run_demo(out: str | Path, config: DemoConfig, stream: TextIO | None = None, 
         write_report(run_dir, run_dir / REPORT)
         return f"{REPORT} written"
 
-    lines.run("curate", "normalise, language, heuristics, dedupe, decontaminate, PII, classifiers", curate)
+    lines.run("curate", "WARC extraction, normalise, language, heuristics, dedupe, decontaminate, PII, classifiers",
+              curate)
     lines.run("tokenizer", "SentencePiece BPE with Gemma's special tokens", tokenizer)
     lines.run("pack", "tokenize and pack with the demo mixture weights", pack)
     lines.run("pretrain", "a small Gemma on the packed shards", pretrain)

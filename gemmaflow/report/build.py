@@ -244,6 +244,40 @@ def throughput(inputs: RunInputs) -> str:
     )
 
 
+def crawl(inputs: RunInputs) -> str:
+    stats = inputs.stats
+    if stats is None:
+        return _NO_STATS
+    read = stats.stage("read")
+    records = read.extra.get("crawl.records", 0) if read else 0
+    if read is None or not records:
+        return _absent("the run read no WARC or WET file")
+    skipped = stats.tallies("read", "crawl.skipped")
+    deduped = stats.stage("url_dedupe")
+    steps = [("records in the crawl files", records), ("pages (HTML 200 responses, WET texts)", read.docs_in),
+             ("pages with main text", read.kept)]  # fmt: skip
+    if deduped is not None:
+        steps.append(("one fetch per URL", deduped.kept))
+    svg = charts.bar_chart([label for label, _ in steps], {"records": [float(n) for _, n in steps]},
+                           title="From crawl records to documents", x_label="records", y_label="",
+                           horizontal=True, width=WIDE)  # fmt: skip
+    skipped_rows = [[reason, f"{n:,}"] for reason, n in sorted(skipped.items(), key=lambda item: (-item[1], item[0]))]
+    charsets = stats.tallies("read", "crawl.charset")
+    charset_rows = [[source, f"{n:,}"] for source, n in sorted(charsets.items(), key=lambda item: -item[1])]
+    page_drops = [[reason, f"{n:,}"] for reason, n in sorted(read.dropped.items())]
+    page_drops += [[f"dead: {reason}", f"{n:,}"] for reason, n in sorted(read.dead_lettered.items())]
+    return (
+        _figure(svg, f"{records:,} records read; {read.docs_in / records:.1%} of them were pages; "
+                     f"{read.kept / max(1, read.docs_in):.1%} of the pages gave main text.")
+        + "<h3>Records that are not pages (skipped, by kind and reason)</h3>"
+        + _table(["reason", "records"], skipped_rows)
+        + "<h3>Pages dropped or dead-lettered while reading</h3>"
+        + (_table(["reason", "pages"], page_drops) if page_drops else "<p>None.</p>")
+        + "<h3>Where each page's charset came from</h3>"
+        + _table(["source", "pages"], charset_rows)
+    )  # fmt: skip
+
+
 def lengths(inputs: RunInputs) -> str:
     stats = inputs.stats
     if stats is None:
@@ -511,6 +545,7 @@ def training(inputs: RunInputs) -> str:
 
 SECTIONS: tuple[tuple[str, str, str, Callable[[RunInputs], str]], ...] = (
     ("funnel", "Document funnel", "stats.json: stages[].docs_in, kept, dropped, dead_lettered", funnel),
+    ("crawl", "Web crawl records", "stats.json: read extra crawl.*, url_dedupe", crawl),
     ("lengths", "Document lengths", "stats.json: read and write extra length_log2.*", lengths),
     ("languages", "Languages", "stats.json: language and write extra lang.*", languages),
     ("domains", "Domain mixture", "stats.json: domain extra, write extra domain.*; shards/manifest.json", domains),

@@ -23,12 +23,6 @@ FURNITURE_TOKENS = frozenset({
 # a hint, and a docs page whose main `<div>` is called `cookie-jar-docs` keeps its text
 MAX_FURNITURE_SHARE = 0.25
 _TOKEN_SPLIT = re.compile(r"[^a-z0-9]+")
-# a cheap scan of the raw HTML: most pages name no furniture class and skip the DOM walk
-_FURNITURE_CLASS = re.compile(
-    r"""class\s*=\s*["']?[^"'>]*?(?<![a-z0-9])(?:""" + "|".join(sorted(FURNITURE_TOKENS)) + r")(?![a-z0-9])",
-    re.IGNORECASE,
-)
-
 _MENU_SEPARATOR = re.compile(r"\s+[|·•/»]\s+")
 MIN_MENU_ITEMS = 4
 MAX_RULE_WORDS = 40  # line rules only judge lines this short: footers are, paragraphs are not
@@ -52,10 +46,6 @@ _FOOTER_LINE = re.compile(
 
 def class_tokens(value: str) -> set[str]:
     return {token for token in _TOKEN_SPLIT.split(value.lower()) if token}
-
-
-def mentions_furniture_class(html: str) -> bool:
-    return _FURNITURE_CLASS.search(html) is not None
 
 
 def is_furniture_name(class_and_id: str) -> bool:

@@ -10,8 +10,9 @@ rules here remove.
 
 from __future__ import annotations
 
+import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from resiliparse.extract.html2text import extract_plain_text
@@ -21,12 +22,17 @@ from gemmaflow.pipeline.crawl.boilerplate import (
     MAX_FURNITURE_SHARE,
     drop_boilerplate_lines,
     is_furniture_name,
-    mentions_furniture_class,
 )
 
 ExtractorName = Literal["resiliparse", "trafilatura"]
 # A `<ul>` whose text is at least this share link text is a menu, not part of the article.
 MAX_CONTENT_LIST_LINK_SHARE = 0.5
+MAX_COLLECTION = 300  # elements of one tag or class read from the DOM (see _elements)
+_LIST_TAG = re.compile(r"<(/?)ul\b", re.IGNORECASE)
+_LINK = re.compile(r"<a\b[^>]*>(.*?)</a\s*>", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]*>")
+# an unquoted value takes the rest of its tag along: its extra names are not furniture words
+_CLASS_ATTRIBUTE = re.compile(r"""class\s*=\s*["']?([^"'>]*)""", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -39,80 +45,101 @@ class ExtractedPage:
     seconds: float
 
 
-@dataclass
-class _Scan:
-    """What one walk over `<body>` finds (one walk: every node visited costs a Python wrapper)."""
+def _elements(root: DOMNode, tag: str) -> list[DOMNode]:
+    """`root`'s `tag` elements, or none when there are more than MAX_COLLECTION.
 
-    pruned: int = 0
-    lists: list[DOMNode] = field(default_factory=list)  # outermost `<ul>` elements
-    list_link_chars: list[int] = field(default_factory=list)  # text inside their `<a>` elements
-    heading: str = ""  # the first `<h1>` outside header, nav, footer, aside and furniture
-    code_lines: set[str] = field(default_factory=set)  # lines of `<pre>` blocks
-
-
-def _named_as_furniture(element: DOMNode) -> bool:
-    """Judged by class only: ids are mostly anchors made from headings or API names (Sphinx gives
-    the section on cookies `id="cookies"`), classes name the element's role."""
-    names = element.class_name
-    return bool(names) and is_furniture_name(names)
-
-
-def _scan(body: DOMNode, prune: bool) -> _Scan:
-    """Remove furniture (when `prune`) and collect lists, the article heading and code lines.
-
-    Furniture is an element whose class names it so and that holds under MAX_FURNITURE_SHARE of the
-    page's text. A hand walk, because indexing resiliparse's DOMCollection is linear per item:
-    iterating a `query_selector_all` result took 50 s on a 350 kB page, this walk 20 ms.
+    Reading item i of a resiliparse DOMCollection costs time linear in i, so a collection is read
+    only while it is small: the lists, headings and code blocks of a page are, its `<a>` or `<span>`
+    elements may not be (iterating 3,755 spans took 24 s).
     """
-    found = _Scan()
-    total = (len(body.text) or 1) if prune else 1
-    # (node, index of the enclosing outermost <ul> or -1, inside furniture or page chrome)
-    stack: list[tuple[DOMNode, int, bool]] = []
+    found = root.get_elements_by_tag_name(tag)
+    count = len(found)
+    return [] if count > MAX_COLLECTION else [found[index] for index in range(count)]
 
-    def push_children(node: DOMNode, in_list: int, outside: bool) -> None:
-        child = node.last_element_child
-        while child is not None:
-            stack.append((child, in_list, outside))
-            child = child.previous_element_sibling
 
-    push_children(body, -1, False)
-    while stack:
-        node, in_list, outside = stack.pop()
-        tag = node.tag
-        furniture = _named_as_furniture(node)
-        if furniture and prune and len(node.text) / total < MAX_FURNITURE_SHARE:
-            node.parent.remove_child(node)
-            found.pruned += 1
+def _furniture_classes(html: str) -> set[str]:
+    """The class names in `html` whose tokens name page furniture (`share-bar`, `cookie-consent`)."""
+    names = {name for value in _CLASS_ATTRIBUTE.findall(html) for name in value.split()}
+    return {name for name in names if is_furniture_name(name)}
+
+
+def _prune_furniture(body: DOMNode, html: str) -> int:
+    """Remove elements of a furniture class holding under MAX_FURNITURE_SHARE of the page's text.
+
+    Judged by class only: ids are mostly anchors made from headings or API names (Sphinx gives the
+    section on cookies `id="cookies"`), classes name the element's role.
+    """
+    classes = _furniture_classes(html)
+    if not classes:
+        return 0
+    total = len(body.text) or 1
+    removed = 0
+    for name in sorted(classes):
+        found = body.get_elements_by_class_name(name)
+        if len(found) > MAX_COLLECTION:
             continue
-        if tag == "pre":
-            found.code_lines.update(node.text.split("\n"))
-            continue
-        if tag == "h1" and not outside and not found.heading:
-            found.heading = " ".join(node.text.split())
-        elif tag == "a" and in_list >= 0:
-            found.list_link_chars[in_list] += len(node.text.strip())
-        elif tag == "ul" and in_list < 0:
-            in_list = len(found.lists)
-            found.lists.append(node)
-            found.list_link_chars.append(0)
-        push_children(node, in_list, outside or furniture or tag in _OUTSIDE_ARTICLE)
-    return found
+        for element in [found[index] for index in range(len(found))]:
+            parent = element.parent
+            if parent is not None and len(element.text) / total < MAX_FURNITURE_SHARE:
+                parent.remove_child(element)
+                removed += 1
+    return removed
 
 
-def _keep_content_lists(tree: HTMLTree, scan: _Scan) -> None:
-    """Re-tag `<ul>` lists that are mostly not links as `<ol>`.
+def _is_content_list(block: str) -> bool:
+    text = len(" ".join(_TAG.sub(" ", block).split())) or 1
+    link_text = sum(len(" ".join(_TAG.sub(" ", link).split())) for link in _LINK.findall(block))
+    return link_text < MAX_CONTENT_LIST_LINK_SHARE * text
+
+
+def _retag_content_lists(html: str) -> str:
+    """`html` with its `<ul>` lists that are mostly not links re-tagged `<ol>`.
 
     resiliparse's main-content mode drops every `<ul>` as navigation, the article's own bullet
     lists included (on a crawl of documentation pages: main-text recall 0.974 with, 0.977 without,
-    boilerplate leak 0 either way). The price: those items come out numbered, not bulleted.
+    boilerplate leak 0 either way). The price: those items come out numbered, not bulleted. Done on
+    the markup, one linear scan, because reading a page's lists back from resiliparse's DOM costs
+    time quadratic in their number.
     """
-    for listing, link_chars in zip(scan.lists, scan.list_link_chars, strict=True):
-        if link_chars >= MAX_CONTENT_LIST_LINK_SHARE * (len(listing.text.strip()) or 1):
-            continue
-        ordered = tree.create_element("ol")
-        while listing.first_child is not None:
-            ordered.append_child(listing.first_child)
-        listing.parent.replace_child(ordered, listing)
+    blocks: list[tuple[int, int]] = []  # outermost lists, nested ones inside
+    depth = start = 0
+    for tag in _LIST_TAG.finditer(html):
+        if not tag.group(1):
+            start = tag.start() if depth == 0 else start
+            depth += 1
+        elif depth:
+            depth -= 1
+            if depth == 0:
+                blocks.append((start, html.find(">", tag.end()) + 1 or len(html)))
+    if depth:
+        blocks.append((start, len(html)))  # an unclosed list runs to the end
+    pieces: list[str] = []
+    done = 0
+    for begin, end in blocks:
+        block = html[begin:end]
+        if _is_content_list(block):
+            pieces += [html[done:begin], _LIST_TAG.sub(lambda tag: f"<{tag.group(1)}ol", block)]
+            done = end
+    return "".join(pieces) + html[done:] if pieces else html
+
+
+def _in_article(element: DOMNode) -> bool:
+    node = element.parent
+    while node is not None and node.tag not in ("body", "html"):
+        if node.tag in _OUTSIDE_ARTICLE or (node.class_name and is_furniture_name(node.class_name)):
+            return False
+        node = node.parent
+    return True
+
+
+def _article_heading(body: DOMNode) -> str:
+    """The first `<h1>` outside header, nav, footer, aside and furniture, whitespace collapsed."""
+    heading = next((h for h in _elements(body, "h1") if _in_article(h)), None)
+    return " ".join(heading.text.split()) if heading is not None else ""
+
+
+def _code_lines(body: DOMNode) -> set[str]:
+    return {line for pre in _elements(body, "pre") for line in pre.text.split("\n")}
 
 
 _OUTSIDE_ARTICLE = frozenset({"header", "nav", "footer", "aside"})
@@ -147,21 +174,23 @@ def _lang(tree: HTMLTree) -> str:
 def extract_page(html: str, extractor: ExtractorName = "resiliparse", boilerplate_rules: bool = True) -> ExtractedPage:
     """Main text, title and declared language of one page. Raises only on HTML the parser rejects."""
     start = time.perf_counter()
-    tree = HTMLTree.parse(html)
+    tree = HTMLTree.parse(_retag_content_lists(html) if extractor == "resiliparse" else html)
     title = (tree.title or "").strip()
     lang = _lang(tree)
     body = tree.body
-    scan = _Scan()
-    if body is not None and (extractor == "resiliparse" or boilerplate_rules):
-        scan = _scan(body, prune=extractor == "resiliparse" and boilerplate_rules and mentions_furniture_class(html))
+    pruned = 0
     if extractor == "resiliparse":
-        _keep_content_lists(tree, scan)
-        text = _resiliparse_text(tree)
-        if boilerplate_rules:
-            text = _with_heading(text, scan.heading)
+        heading = ""
+        if body is not None and boilerplate_rules:
+            pruned = _prune_furniture(body, html)
+            heading = _article_heading(body)
+        text = _with_heading(_resiliparse_text(tree), heading)
     else:
         text = _trafilatura_text(html)
     dropped = 0
     if boilerplate_rules:
-        text, dropped = drop_boilerplate_lines(text, scan.code_lines)
-    return ExtractedPage(text.strip("\n"), title, lang, scan.pruned, dropped, time.perf_counter() - start)
+        trimmed, dropped = drop_boilerplate_lines(text)
+        if dropped and body is not None:  # trim again, sparing the lines of code blocks
+            trimmed, dropped = drop_boilerplate_lines(text, _code_lines(body))
+        text = trimmed
+    return ExtractedPage(text.strip("\n"), title, lang, pruned, dropped, time.perf_counter() - start)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 from fastwarc.warc import ArchiveIterator
 
@@ -21,24 +21,49 @@ INVALID_WARC_HEADER = "invalid_warc_header"  # garbage where the next record sho
 TRUNCATED_RECORD = "truncated_record"  # the file ends inside a record's block
 
 
-@dataclass(frozen=True)
 class WarcRecord:
-    """One framed record. `http_status` and `http_headers` are set for parsed HTTP responses."""
+    """One framed record, valid until the next is read. Headers are read from fastwarc on demand:
+    most records of a crawl (requests, metadata) are skipped on their type alone."""
 
-    record_type: str  # warcinfo, response, request, metadata, revisit, conversion, resource, ...
-    offset: int  # the record's byte offset in the (compressed) file; see `FramingError`
-    headers: dict[str, str]  # WARC headers, names as written
-    http_status: int | None
-    http_headers: dict[str, str]  # names lower-cased
-    declared_length: int  # the payload length the record declares (Content-Length less HTTP headers)
-    _record: object  # the fastwarc record, to read the payload from (valid until the next record)
+    __slots__ = ("_http_headers", "_record", "offset", "record_type")
+
+    def __init__(self, record: Any) -> None:
+        self._record = record
+        self.record_type: str = str(record.record_type)  # the enum prints as its WARC-Type name
+        self.offset: int = record.stream_pos  # byte offset in the (compressed) file; see FramingError
+        self._http_headers: dict[str, str] | None = None
 
     def header(self, name: str) -> str | None:
-        return self.headers.get(name)
+        return self._record.headers.get(name)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The WARC headers, names as written."""
+        return {str(name): str(value) for name, value in self._record.headers.items()}
+
+    @property
+    def http_status(self) -> int | None:
+        """The HTTP status of a parsed HTTP response; None for other records or an unparsable one."""
+        parsed = self._record.http_headers if self._record.is_http else None
+        return None if parsed is None else parsed.status_code
+
+    @property
+    def http_headers(self) -> dict[str, str]:
+        """HTTP headers, names lower-cased ({} for records that are not HTTP)."""
+        if self._http_headers is None:
+            parsed = self._record.http_headers if self._record.is_http else None
+            items = parsed.items() if parsed is not None else ()
+            self._http_headers = {str(name).lower(): str(value) for name, value in items}
+        return self._http_headers
+
+    @property
+    def declared_length(self) -> int:
+        """The payload length the record declares (Content-Length less the HTTP headers)."""
+        return self._record.content_length
 
     def read_payload(self, limit: int) -> bytes:
         """Up to `limit` bytes of the payload (after the HTTP headers, still transfer/content-encoded)."""
-        return self._record.reader.read(limit)  # type: ignore[attr-defined]
+        return self._record.reader.read(limit)
 
 
 @dataclass(frozen=True)
@@ -48,14 +73,6 @@ class FramingError:
     reason: str
     offset: int
     detail: str
-
-
-def _http_headers(record: object) -> tuple[int | None, dict[str, str]]:
-    parsed = getattr(record, "http_headers", None)
-    if parsed is None:
-        return None, {}
-    headers = {str(name).lower(): str(value) for name, value in parsed.items()}
-    return parsed.status_code, headers
 
 
 def iter_records(stream: IO[bytes]) -> Iterator[WarcRecord | FramingError]:
@@ -70,16 +87,7 @@ def iter_records(stream: IO[bytes]) -> Iterator[WarcRecord | FramingError]:
         for record in ArchiveIterator(stream, parse_http=True, verify_digests=False):
             count += 1
             last_offset = record.stream_pos
-            status, http_headers = _http_headers(record) if record.is_http else (None, {})
-            yield WarcRecord(
-                str(record.record_type),  # the enum prints as its WARC-Type name
-                record.stream_pos,
-                {str(name): str(value) for name, value in record.headers.items()},
-                status,
-                http_headers,
-                record.content_length,
-                record,
-            )
+            yield WarcRecord(record)
     except OSError as exc:  # fastwarc: "Invalid WARC header" for anything it cannot frame
         reason = INVALID_WARC_HEADER if count else NOT_A_WARC_FILE
         yield FramingError(reason, last_offset, f"after {count} records: {exc}")

@@ -22,8 +22,11 @@ def test_demo_runs_every_step_into_one_folder(tmp_path: Path, capsys: pytest.Cap
 
     stats = json.loads((run_dir / "curated" / "stats.json").read_text())
     chain = [stage["stage"] for stage in stats["stages"]]
-    for stage in ("near_dedupe", "decontaminate", "pii", "classify"):
+    for stage in ("url_dedupe", "near_dedupe", "decontaminate", "pii", "classify"):
         assert stage in chain, f"the demo's curate step must run {stage}"
+    read = stats["stages"][chain.index("read")]
+    assert read["extra"]["crawl.records"] == 208  # the bundled crawl is curated with the raw sample
+    assert "crawl: 208 records" in printed
     assert stats["accounting"]["kept"] > 0
 
     card = json.loads((run_dir / "tokenizer" / "tokenizer_card.json").read_text())

@@ -50,7 +50,9 @@ def _stage(name: str, docs_in: int, kept: int, dropped: dict | None = None, seco
 
 def write_stats(folder: Path) -> None:
     stages = [
-        _stage("read", 100, 100, seconds=0.0, extra={"length_log2.8": 20, "length_log2.10": 50, "length_log2.12": 30}),
+        _stage("read", 100, 100, seconds=0.0, extra={"length_log2.8": 20, "length_log2.10": 50, "length_log2.12": 30,
+                                                     "crawl.records": 130, "crawl.skipped.request": 22,
+                                                     "crawl.skipped.status_4xx": 8, "crawl.charset.header": 100}),
         _stage("normalise", 100, 100, extra={"mojibake_fixed": 2}),
         _stage("domain", 100, 100, extra={"web.content": 70, "code.extension": 20, "math.content": 10}),
         _stage("language", 100, 90, {"not_allowed_language": 10},
@@ -148,6 +150,7 @@ def full_run(tmp_path: Path) -> Path:
 def test_full_run_draws_every_section(full_run):
     html = write_report(full_run).read_text()
     found = sections(html)
+    assert "130 records read; 76.9% of them were pages" in found["crawl"] and "status_4xx" in found["crawl"]
     assert list(found) == [anchor for anchor, *_ in SECTIONS]
     for anchor, body in found.items():
         assert ABSENT not in body, anchor

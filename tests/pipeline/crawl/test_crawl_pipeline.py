@@ -173,3 +173,22 @@ def test_sample_truth_is_what_the_reader_sees():
     events = list(warc_events(io.BytesIO(data), WARC, CrawlConfig(keep_truncated=True), UrlFilter(), "fp"))
     expected = sum(t["kind"] in ("page", "duplicate_url", "truncated") for t in truth())
     assert sum(isinstance(e, Page) for e in events) == expected == 55
+
+
+@pytest.mark.slow
+def test_multi_process_runner_gives_the_same_output(tmp_path):
+    blocked = tmp_path / "blocked.txt"
+    blocked.write_text("lantern-library.example\n")
+    config = reader_only(tmp_path, block_domain_files=[str(blocked)])
+    single = run_curate([WARC, WET], str(tmp_path / "a"), config, echo=False, progress=False)
+    multi = run_curate([WARC, WET], str(tmp_path / "b"), config,
+                       ["--direct_running_mode", "multi_processing", "--direct_num_workers", "2"],
+                       echo=False, progress=False)  # fmt: skip
+    assert single["accounting"] == multi["accounting"]
+    assert by_stage(single)["read"]["extra"] == by_stage(multi)["read"]["extra"]
+
+    def ids(folder: Path) -> list[tuple[str, str]]:
+        return sorted((row["id"], row["text"]) for row in rows(folder))
+
+    assert ids(tmp_path / "a" / "data") == ids(tmp_path / "b" / "data")
+    assert ids(tmp_path / "a" / "rejected") == ids(tmp_path / "b" / "rejected")
