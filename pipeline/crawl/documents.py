@@ -16,7 +16,7 @@ from typing import IO, Any
 
 from gemmaflow.pipeline.config import CrawlConfig
 from gemmaflow.pipeline.crawl.charset import decode_html
-from gemmaflow.pipeline.crawl.extract import extract_page
+from gemmaflow.pipeline.crawl.extract import extract_page, markup_depth
 from gemmaflow.pipeline.crawl.http import BodyDecodeError, decode_body
 from gemmaflow.pipeline.crawl.urls import UrlFilter
 from gemmaflow.pipeline.crawl.warc import TRUNCATED_RECORD, FramingError, WarcRecord, iter_records
@@ -216,6 +216,10 @@ def _page_event(
         detail = f"{tags} tags > max_html_tags {config.max_html_tags}"
         return Dropped(builder.doc(record, "", {}), "page_too_complex", detail, len(payload))
     decoded = decode_html(body, charset_param(content_type))
+    depth = markup_depth(decoded.text)
+    if depth > config.max_html_depth:
+        detail = f"elements nested {depth} deep > max_html_depth {config.max_html_depth}"
+        return Dropped(builder.doc(record, "", {}), "page_too_complex", detail, len(payload))
     try:
         page = extract_page(decoded.text, config.extractor, config.boilerplate_rules)
     except Exception as exc:  # a page the parser rejects is a dead letter, not a crashed worker

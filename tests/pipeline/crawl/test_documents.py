@@ -132,6 +132,9 @@ def test_size_and_complexity_caps_drop_with_a_reason():
     assert isinstance(bomb, Dropped) and bomb.reason == "page_too_large"
     [complex_page] = events(response(("<div>" * 3000).encode()), config=CrawlConfig(max_html_tags=1000))
     assert isinstance(complex_page, Dropped) and complex_page.reason == "page_too_complex"
+    nested = "<html><body>" + "<div>" * 60_000 + "text" + "</div>" * 60_000 + "</body></html>"  # 196 s to extract
+    [deep] = events(response(nested.encode()))
+    assert isinstance(deep, Dropped) and deep.reason == "page_too_complex" and "nested 60000 deep" in deep.detail
     [empty] = events(response(b"<html><body><script>var x = 1;</script></body></html>"))
     assert isinstance(empty, Dropped) and empty.reason == "no_main_text"
 

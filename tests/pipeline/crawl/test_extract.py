@@ -3,7 +3,7 @@ import importlib.util
 import pytest
 
 from gemmaflow.pipeline.crawl.boilerplate import drop_boilerplate_lines, is_boilerplate_line, is_furniture_name
-from gemmaflow.pipeline.crawl.extract import extract_page
+from gemmaflow.pipeline.crawl.extract import extract_page, markup_depth
 
 ARTICLE = [
     "The heron waits in the shallows for hours, perfectly still, until a fish comes close enough to strike.",
@@ -100,3 +100,9 @@ def test_rules_can_be_turned_off():
 def test_trafilatura_extractor():
     result = extract_page(page("".join(f"<p>{p}</p>" for p in ARTICLE)), extractor="trafilatura")
     assert ARTICLE[0] in result.text and "Owls at night" not in result.text
+
+
+def test_markup_depth_counts_only_elements_that_must_be_closed():
+    assert markup_depth("<div><div><span>x</span></div></div>") == 3
+    assert markup_depth("<ul>" + "<li><p>item" * 500 + "</ul>") == 1  # unclosed <li> and <p> do not nest
+    assert markup_depth("<div>" * 40 + "<br><img src=x>" + "</div>" * 40) == 40
