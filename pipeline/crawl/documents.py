@@ -34,10 +34,11 @@ class Skipped:
 
 @dataclass(frozen=True)
 class Page:
-    """A page that became a document."""
+    """A page that became a document; `notes` are tallies for the read stage (`charset.header`)."""
 
     doc: dict[str, Any]
     payload_bytes: int
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -242,7 +243,8 @@ def _page_event(
         return Dropped({**doc, "text": ""}, "extract_too_slow", detail, len(payload))
     if not page.text.strip():
         return Dropped(doc, "no_main_text", "the extractor found no main text", len(payload))
-    return Page(doc, len(payload))
+    notes = (f"charset.{decoded.source}",) + (("charset_errors",) if decoded.replaced else ())
+    return Page(doc, len(payload), notes)
 
 
 def wet_events(

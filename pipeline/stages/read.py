@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import json
 import time
 from collections.abc import Iterator
 from typing import IO, Any
@@ -23,7 +22,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from gemmaflow.pipeline.config import CrawlConfig, InputFormat, ReadConfig
-from gemmaflow.pipeline.crawl.documents import Dropped, Event, Page, Skipped, warc_events, wet_events
+from gemmaflow.pipeline.crawl.documents import Dropped, Event, Skipped, warc_events, wet_events
 from gemmaflow.pipeline.crawl.urls import UrlFilter
 from gemmaflow.pipeline.records import DeadLetter, document_from_record, parse_json_line, rejected_row
 from gemmaflow.pipeline.stages.base import DEAD, KEPT, REJECTED, STATS, CountingDoFn, utf8_len
@@ -140,16 +139,10 @@ class _ReadFileDoFn(CountingDoFn):
                 self.counts.record_dropped(event.reason)
                 yield beam.pvalue.TaggedOutput(REJECTED, rejected_row(event.doc, "read", event.reason, event.detail))
             else:
-                self._tally_page(event)
+                for note in event.notes:
+                    self.counts.tally(f"crawl.{note}")
                 yield from self._emit(event.doc, event.payload_bytes)
             started = time.perf_counter()  # time spent downstream while suspended is not ours
-
-    def _tally_page(self, page: Page) -> None:
-        meta = json.loads(page.doc["meta"])
-        if "charset_source" in meta:
-            self.counts.tally(f"crawl.charset.{meta['charset_source']}")
-        if page.doc["signals"].get("read.charset_replaced_chars"):
-            self.counts.tally("crawl.charset_errors")
 
     @staticmethod
     def _parquet_records(raw: IO[bytes]) -> Iterator[Any]:

@@ -66,6 +66,8 @@ def test_warc_and_wet_to_parquet_exact_counts(tmp_path):
     assert read["extra"]["crawl.records"] == 208 + 56 == read["docs_in"] + sum(skipped.values())
     assert read["docs_in"] == 54 + 55
     assert read["dropped"] == {} and read["dead_lettered"] == {}
+    charsets = {k: v for k, v in read["extra"].items() if k.startswith("crawl.charset.")}
+    assert sum(charsets.values()) == 54 and charsets["crawl.charset.meta"] >= 2  # one per WARC page
     assert stages["url_dedupe"]["dropped"] == {"duplicate_url": 2}  # the refetched page, in the WARC and in the WET
     assert stats["chain"][:2] == ["read", "url_dedupe"]
 
