@@ -1,10 +1,12 @@
-"""Boilerplate that survives main-content extraction, removed by rule: elements whose class or id
-names them as page furniture (before extraction), and footer-shaped lines (after it).
+"""Boilerplate that survives main-content extraction, removed by rule: elements whose class names
+them as page furniture (before extraction), and footer-, menu- and banner-shaped lines at the start
+and end of the text (after it).
 
 The element names follow the class names boilerplate detectors key on (Kohlschütter et al., 2010,
 boilerpipe; trafilatura's and resiliparse's main-content rules); the line rules extend C4's
 (Raffel et al., 2020) policy-line removal, but only to short lines that read as a footer, a
-consent banner, a share bar or a docs feedback widget, so a paragraph *about* cookie policies stays.
+consent banner, a share bar, a menu row or a docs feedback widget, so a paragraph *about* cookie
+policies stays.
 Lines of `<pre>` blocks are never touched.
 """
 
@@ -13,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-# class / id tokens (split on anything but letters and digits) that mark page furniture
+# class-name tokens (split on anything but letters and digits) that mark page furniture
 FURNITURE_TOKENS = frozenset({
     "breadcrumb", "breadcrumbs", "cookie", "cookies", "consent", "gdpr", "share", "sharing", "sharebar",
     "social", "related", "promo", "promotion", "advert", "advertisement", "ads", "sponsored", "newsletter",
@@ -48,8 +50,8 @@ def class_tokens(value: str) -> set[str]:
     return {token for token in _TOKEN_SPLIT.split(value.lower()) if token}
 
 
-def is_furniture_name(class_and_id: str) -> bool:
-    return not FURNITURE_TOKENS.isdisjoint(class_tokens(class_and_id))
+def is_furniture_name(class_names: str) -> bool:
+    return not FURNITURE_TOKENS.isdisjoint(class_tokens(class_names))
 
 
 def is_menu_row(line: str) -> bool:
