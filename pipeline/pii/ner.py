@@ -31,14 +31,15 @@ _NAME_SHAPE = regex.compile(
     r"\b\p{Lu}[\p{Ll}'’-]+(?:[ \t]+(?:\p{Lu}\.|van|von|de|del|da|di|du|der|den|la|le|bin|al))*[ \t]+\p{Lu}[\p{Ll}'’-]+"
 )
 
-# What a person's name is written with: letters, spaces, hyphens, apostrophes and the dots of
-# initials, with a capital somewhere. The small English model also tags identifiers and math as
-# PERSON ("str", "json", "P_2…P_p.", "N≥13"); replacing those damages text and protects no one.
-_PLAUSIBLE_NAME = regex.compile(r"(?=.*\p{Lu})[\p{L}\p{M}][\p{L}\p{M} '’.-]*")
+# The small English model also tags identifiers and formulas as PERSON ("str", "json", "P_2…P_p.",
+# "N≥13"); replacing those damages code and text and protects no one. A span with no capital letter,
+# or with a character of code or mathematics, is not taken for a name. Digits and commas stay
+# allowed: the spans the model gives around street addresses are PII, whatever their label.
+_NOT_IN_NAMES = regex.compile(r"[_=<>≤≥(){}\[\]|\\^$#*+~;“”\"…/]")
 
 
 def plausible_name(span: str) -> bool:
-    return _PLAUSIBLE_NAME.fullmatch(span.strip()) is not None
+    return regex.search(r"\p{Lu}", span) is not None and _NOT_IN_NAMES.search(span) is None
 
 
 @dataclass(frozen=True)
