@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -33,6 +32,11 @@ SAMPLES = "samples.md"
 REPORT = "report.html"
 INDEX = "INDEX.md"
 TIMINGS = "demo.json"
+DEMO_OUTPUTS = frozenset({CURATED, TOKENIZER, SHARDS, SFT_SHARDS, PRETRAIN, SFT, SAMPLES, REPORT, INDEX, TIMINGS})
+
+
+class DemoInputError(FileNotFoundError):
+    """An input the demo config names does not exist."""
 
 
 @dataclass(frozen=True)
@@ -104,15 +108,16 @@ def run_demo(out: str | Path, config: DemoConfig, stream: TextIO | None = None, 
     from gemmaflow.pipeline.jobs.pack import run_pack
     from gemmaflow.pipeline.jobs.sft import run_sft
     from gemmaflow.pipeline.pack_config import load_pack_config, load_sft_config
+    from gemmaflow.pipeline.run_output import prepare_output
     from gemmaflow.tokenizer_train.config import load_tokenizer_config
     from gemmaflow.tokenizer_train.job import train_tokenizer
 
     run_dir = Path(out)
-    if run_dir.exists() and any(run_dir.iterdir()):
-        if not overwrite:
-            raise FileExistsError(f"{run_dir} already holds files; pass --overwrite to replace them")
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    for name in (config.raw_input, config.crawl_input, config.benchmark, config.sft_input):
+        if name and not Path(_sample(name)).is_file():  # before anything is deleted or written
+            raise DemoInputError(f"demo input {name} is neither a file nor a bundled sample")
+    # only what an earlier demo wrote is deleted (never the folder itself: `--output .` is a checkout)
+    prepare_output(str(run_dir), overwrite, "demo", owned_names=DEMO_OUTPUTS)
     stream = stream or sys.stdout
     lines = StageLines(STEPS, stream)
     beam_args = list(config.beam_args)

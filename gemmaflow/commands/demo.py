@@ -10,7 +10,7 @@ from gemmaflow.commands.common import UserError
 
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
-    from gemmaflow.demo import load_demo_config, run_demo
+    from gemmaflow.demo import DemoInputError, load_demo_config, run_demo
 
     config = load_demo_config(args.config)
     overrides = {"beam_args": tuple(beam_args)}
@@ -19,7 +19,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     config = dataclasses.replace(config, **overrides)
     try:
         run_demo(args.output, config, overwrite=args.overwrite)
-    except FileExistsError as exc:
+    except (FileExistsError, DemoInputError) as exc:
         raise UserError(str(exc)) from exc
     return 0
 

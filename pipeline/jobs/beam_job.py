@@ -69,7 +69,7 @@ def run_beam_job(job: BeamJob, build: Build, finalise: Finalise | None = None) -
     Raises AccountingError (pipeline/stats.py) if the counts do not add up; the marker is then not
     written.
     """
-    prepare_output(job.output, job.overwrite)
+    prepare_output(job.output, job.overwrite, job.name)
     options = PipelineOptions(list(job.beam_args))
     runner = runner_name(options)
     pipeline = beam.Pipeline(options=options)

@@ -54,3 +54,21 @@ def test_demo_refuses_to_mix_runs(tmp_path: Path, capsys: pytest.CaptureFixture[
     (tmp_path / "old.txt").write_text("an earlier run")
     assert main(["demo", "--output", str(tmp_path), "--tiny", "2"]) == EXIT_USER_ERROR
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_demo_overwrite_keeps_what_it_did_not_write(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # `gemmaflow demo --output . --overwrite` in a checkout deleted the whole folder, .git included
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (tmp_path / "src.py").write_text("print('mine')\n")
+    assert main(["demo", "--output", str(tmp_path), "--overwrite", "--tiny", "2"]) == EXIT_USER_ERROR
+    assert "did not write" in capsys.readouterr().err
+    assert (tmp_path / ".git" / "HEAD").exists() and (tmp_path / "src.py").exists()
+
+
+def test_demo_with_a_missing_input_fails_before_touching_the_folder(tmp_path: Path, capsys) -> None:
+    config = tmp_path / "demo.yaml"
+    config.write_text("raw_input: no-such-file.jsonl\n")
+    out = tmp_path / "out"
+    assert main(["demo", "--output", str(out), "--config", str(config), "--tiny", "2"]) == EXIT_USER_ERROR
+    assert "no-such-file.jsonl" in capsys.readouterr().err and not out.exists()
