@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -142,6 +143,40 @@ def document_from_record(
     }
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def without_surrogates(value: Any) -> tuple[Any, int]:
+    """`value` with every lone UTF-16 surrogate in its strings (keys included) replaced by U+FFFD,
+    and how many were replaced. JSON may escape them ("\\ud800"); UTF-8 cannot hold them, and one
+    such string stopped a whole run in Beam's coder."""
+    if isinstance(value, str):
+        repaired, count = _SURROGATE.subn("\ufffd", value)
+        return repaired, count
+    if isinstance(value, list):
+        items = [without_surrogates(item) for item in value]
+        return [item for item, _ in items], sum(count for _, count in items)
+    if isinstance(value, dict):
+        total = 0
+        repaired_dict = {}
+        for key, item in value.items():
+            new_key, key_count = without_surrogates(key)
+            new_item, item_count = without_surrogates(item)
+            repaired_dict[new_key] = new_item
+            total += key_count + item_count
+        return repaired_dict, total
+    return value, 0
+
+
+def loads_utf8(text: str, strict: bool = True) -> tuple[Any, int]:
+    """json.loads, then lone surrogates repaired (only looked for when the text escapes one)."""
+    record = json.loads(text, strict=strict)
+    if _SURROGATE_ESCAPE.search(text) is None:
+        return record, 0
+    return without_surrogates(record)
+
+
 def parse_json_line(
     line: bytes, file: str, position: int, config_fingerprint: str, text_field: str = "text"
 ) -> dict[str, Any] | DeadLetter:
@@ -154,12 +189,14 @@ def parse_json_line(
         invalid_utf8 = True
     try:
         # strict=False accepts raw control characters (NUL included) inside strings; normalise strips them.
-        record = json.loads(decoded, strict=False)
+        record, surrogates = loads_utf8(decoded, strict=False)
     except json.JSONDecodeError as exc:
         return DeadLetter(file, position, "invalid_json", str(exc), decoded)
     doc = document_from_record(record, file, position, config_fingerprint, text_field)
     if invalid_utf8 and isinstance(doc, dict):
         doc["signals"]["read.invalid_utf8"] = 1.0
+    if surrogates and isinstance(doc, dict):
+        doc["signals"]["read.surrogates_replaced"] = float(surrogates)
     return doc
 
 

@@ -20,7 +20,7 @@ from gemmaflow.pipeline.mixture import split_of
 from gemmaflow.pipeline.pack_config import SftConfig
 from gemmaflow.pipeline.packing import PackItem
 from gemmaflow.pipeline.record_text import TURNS, answers_text
-from gemmaflow.pipeline.records import PIPELINE_VERSION, DeadLetter, rejected_row, stable_id
+from gemmaflow.pipeline.records import PIPELINE_VERSION, DeadLetter, loads_utf8, rejected_row, stable_id
 from gemmaflow.pipeline.sft import ChatTokens, Conversation, format_conversations, parse_record
 from gemmaflow.pipeline.stages.base import DEAD, KEPT, REJECTED, STATS, CountingDoFn, utf8_len
 from gemmaflow.pipeline.stages.pack import read_bytes
@@ -80,11 +80,13 @@ class _ParseExamplesDoFn(CountingDoFn):
 
     def _parse(self, line: str, path: str, position: int) -> Iterator[Any]:
         try:
-            record = json.loads(line)
+            record, surrogates = loads_utf8(line)
         except json.JSONDecodeError as exc:
             parsed: Conversation | Any = None
             reason, detail = "invalid_json", str(exc)
         else:
+            if surrogates:
+                self.counts.tally("surrogates_replaced", surrogates)
             parsed = parse_record(record, self.context_separator)
             reason, detail = ("", "") if isinstance(parsed, Conversation) else (parsed.reason, parsed.detail)
         if not isinstance(parsed, Conversation):

@@ -205,3 +205,16 @@ def test_same_input_same_output(fixture_corpus, tmp_path):
     run_curate([str(fixture_corpus)], str(tmp_path / "b"), CurateConfig(), echo=False)
     assert _sorted_rows(tmp_path / "a" / "data") == _sorted_rows(tmp_path / "b" / "data")
     assert _sorted_rows(tmp_path / "a" / "rejected") == _sorted_rows(tmp_path / "b" / "rejected")
+
+
+def test_lone_surrogates_are_repaired_not_fatal(tmp_path):
+    """Valid JSON may escape a lone surrogate; UTF-8 cannot hold one, and it used to stop the run in Beam's coder."""
+    text = "A page about herons with a broken character \\ud800 in the middle of an otherwise fine sentence."
+    lines = ['{"id": "s1", "text": "' + text + '", "meta": {"k\\udfff": "v\\ud83d"}}']
+    path = write_jsonl(tmp_path / "in.jsonl", lines)
+    stats = run_curate([str(path)], str(tmp_path / "out"), CurateConfig(), echo=False)
+    assert stats["accounting"]["records_read"] == 1 and stats["accounting"]["dead_lettered"] == 0
+    rows = read_rows(tmp_path / "out" / "data") + read_rows(tmp_path / "out" / "rejected")
+    [row] = rows
+    assert "\ufffd" in row["text"] and dict(row["signals"])["read.surrogates_replaced"] == 3.0
+    assert json.loads(row["meta"]) == {"k\ufffd": "v\ufffd"}

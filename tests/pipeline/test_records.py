@@ -79,3 +79,12 @@ def test_rows_have_exactly_their_schemas_fields():
 def test_document_from_parquet_style_record():
     doc = document_from_record({"text": "hi", "id": None}, "p.parquet", 2, "fp")
     assert doc["id"] == stable_id("p.parquet", 2)
+
+
+def test_loads_utf8_repairs_lone_surrogates_everywhere():
+    from gemmaflow.pipeline.records import loads_utf8
+
+    record, count = loads_utf8('{"text": "a\\ud800b", "list": ["\\udc00", 1], "\\ud83dkey": {"x": "\\ud83d\\ude00"}}')
+    assert record == {"text": "a\ufffdb", "list": ["\ufffd", 1], "\ufffdkey": {"x": "😀"}}  # a valid pair stays
+    assert count == 3
+    assert loads_utf8('{"text": "plain"}') == ({"text": "plain"}, 0)
