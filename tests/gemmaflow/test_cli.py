@@ -44,3 +44,25 @@ def test_dry_run_prints_stage_graph_and_config(tmp_path, capsys):
 def test_console_entry_point_runs():
     result = subprocess.run([sys.executable, "-m", "gemmaflow.cli", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "curate" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"read: {text_field: \xff\xfe}\n", "not UTF-8"),
+        (b"read: [unclosed\n  x: 1\n", "not valid YAML"),
+        (None, "folder"),
+    ],
+)
+@pytest.mark.parametrize("command", ["curate", "train"])
+def test_bad_config_files_are_one_line_and_exit_2(tmp_path, capsys, content, expected, command):
+    config = tmp_path / "config.yaml"
+    if content is None:
+        config.mkdir()
+    else:
+        config.write_bytes(content)
+    args = {"curate": ["curate", "--output", str(tmp_path / "o"), "--config", str(config), "--dry-run"],
+            "train": ["train", "--shards", str(tmp_path), "--config", str(config), "--out", str(tmp_path / "t")]}
+    assert main(args[command]) == 2
+    err = capsys.readouterr().err.strip()
+    assert expected in err and "\n" not in err
