@@ -153,8 +153,21 @@ def test_invalid_utf8_is_replaced_and_counted(bad_input_run):
     assert stages["normalise"]["extra"]["invalid_utf8_replaced"] == 1
 
 
-def test_50_mb_document_is_dropped_not_crashing(bad_input_run):
-    assert bad_input_run.rejected["h1"] == ("read", "document_too_large")
+def test_50_mb_document_is_dead_lettered_with_a_preview_only(bad_input_run):
+    assert bad_input_run.dead["huge.jsonl"] == ["document_too_large"]
+    assert "h1" not in bad_input_run.rejected and "h1" not in bad_input_run.kept
+
+
+def test_lines_are_read_with_bounded_memory():
+    import io
+
+    from gemmaflow.pipeline.stages.read import OversizedLine, bounded_lines
+
+    data = b'{"a": 1}\n' + b"x" * 5000 + b"\n" + b"tail without newline"
+    lines = list(bounded_lines(io.BytesIO(data), 100))
+    assert lines[0] == b'{"a": 1}\n' and lines[2] == b"tail without newline"
+    assert lines[1] == OversizedLine(b"x" * 100, 5001)
+    assert list(bounded_lines(io.BytesIO(b"y" * 300), 100)) == [OversizedLine(b"y" * 100, 300)]
 
 
 def test_empty_file_contributes_nothing(bad_input_run):
