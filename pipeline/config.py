@@ -30,6 +30,10 @@ class ReadConfig:
     format: InputFormat = "auto"
     max_document_bytes: int = 16 * 1024 * 1024
     text_field: str = "text"
+    # A run whose dead letters exceed this share of the records read fails (exit 1) once its counts
+    # are written, without the completion marker; so does a run that read nothing, or whose every
+    # record was dead-lettered (wrong schema, not the format its name says), whatever this is.
+    max_dead_letter_fraction: float = 1.0
     # Redistribute documents across workers after reading: without it, every stage of a big input
     # file runs on the one worker that read it. Costs one serialisation of the corpus.
     rebalance: bool = True
@@ -37,6 +41,8 @@ class ReadConfig:
     def __post_init__(self) -> None:
         if self.max_document_bytes <= 0:
             raise ValueError("max_document_bytes must be positive")
+        if not 0.0 <= self.max_dead_letter_fraction <= 1.0:
+            raise ValueError("max_dead_letter_fraction must be in [0, 1]")
 
 
 @dataclass(frozen=True)

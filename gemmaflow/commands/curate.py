@@ -13,6 +13,7 @@ from gemmaflow.core.configio import to_dict
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     from gemmaflow.pipeline.config import load_curate_config
+    from gemmaflow.pipeline.jobs.beam_job import UnusableRunError
     from gemmaflow.pipeline.jobs.curate import curate_chain, run_curate
     from gemmaflow.pipeline.registry import CURATE, REGISTRY
     from gemmaflow.pipeline.run_output import OutputExistsError
@@ -40,6 +41,9 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         raise UserError(str(exc)) from exc
     except AccountingError as exc:
         print(f"gemmaflow curate: accounting check failed: {exc}", file=sys.stderr)
+        return EXIT_RUN_ERROR
+    except UnusableRunError as exc:
+        print(f"gemmaflow curate: nothing usable: {exc}", file=sys.stderr)
         return EXIT_RUN_ERROR
     return 0
 

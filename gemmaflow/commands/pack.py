@@ -25,6 +25,7 @@ def with_seq_len(config: Any, seq_len: int | None) -> Any:
 
 def run_token_job(command: str, job: Callable[[], object]) -> int:
     """Run a pack or sft job, turning the user's mistakes into one-line errors (shared by both commands)."""
+    from gemmaflow.pipeline.jobs.beam_job import UnusableRunError
     from gemmaflow.pipeline.run_output import OutputExistsError
     from gemmaflow.pipeline.stages.read import InputNotFoundError
     from gemmaflow.pipeline.stats import AccountingError
@@ -36,6 +37,9 @@ def run_token_job(command: str, job: Callable[[], object]) -> int:
         raise UserError(str(exc)) from exc
     except AccountingError as exc:
         print(f"gemmaflow {command}: accounting check failed: {exc}", file=sys.stderr)
+        return EXIT_RUN_ERROR
+    except UnusableRunError as exc:
+        print(f"gemmaflow {command}: nothing usable: {exc}", file=sys.stderr)
         return EXIT_RUN_ERROR
     return 0
 

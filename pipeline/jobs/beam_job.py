@@ -50,6 +50,25 @@ class BeamJob:
     echo: bool = True  # print the stage table when done
     progress: bool = True  # live progress on stderr while running (`--quiet` turns it off)
     run_info: dict[str, Any] = field(default_factory=dict)  # job-specific run fields (files, tokenizer)
+    max_dead_letter_fraction: float = 1.0  # see ReadConfig; past it the run fails (UnusableRunError)
+
+
+class UnusableRunError(RuntimeError):
+    """The run finished but produced nothing usable: it read no record, every record was
+    dead-lettered, or more than the allowed share was. stats.json is written; the marker is not."""
+
+
+def unusable(accounting: dict[str, int], max_dead_letter_fraction: float) -> str | None:
+    """Why a run with these counts is unusable, or None."""
+    read, dead = accounting["records_read"], accounting["dead_lettered"]
+    if read == 0:
+        return "no record was read from the inputs (empty files?)"
+    if dead == read:
+        return f"every one of the {read} records read was dead-lettered (see dead_letter/ for why)"
+    if dead / read > max_dead_letter_fraction:
+        return (f"{dead} of {read} records were dead-lettered ({dead / read:.1%} > "
+                f"max_dead_letter_fraction {max_dead_letter_fraction:.1%})")  # fmt: skip
+    return None
 
 
 @dataclass(frozen=True)
@@ -66,8 +85,8 @@ Finalise = Callable[[JobResult], Any]  # the job's own files, after stats.json, 
 def run_beam_job(job: BeamJob, build: Build, finalise: Finalise | None = None) -> JobResult:
     """Run `build`'s graph to completion and write stats.json and the completion marker.
 
-    Raises AccountingError (pipeline/stats.py) if the counts do not add up; the marker is then not
-    written.
+    Raises AccountingError (pipeline/stats.py) if the counts do not add up, UnusableRunError if the
+    run produced nothing usable; the marker is then not written.
     """
     prepare_output(job.output, job.overwrite, job.name)
     options = PipelineOptions(list(job.beam_args))
@@ -106,6 +125,9 @@ def run_beam_job(job: BeamJob, build: Build, finalise: Finalise | None = None) -
         terms = document["accounting"]
         print(f"\n{terms['records_read']} records read = {terms['kept']} kept + {terms['dropped']} dropped + "
               f"{terms['dead_lettered']} dead-lettered  ({seconds:.1f} s)")
+    problem = unusable(document["accounting"], job.max_dead_letter_fraction)
+    if problem is not None:
+        raise UnusableRunError(f"{problem}; counts in {FileSystems.join(job.output, STATS_FILE)}")
     outcome = JobResult(document, stages)
     if finalise is not None:
         outcome = dataclasses.replace(outcome, product=finalise(outcome))

@@ -88,7 +88,6 @@ def run_curate(
             config.crawl.url_filter()  # every list file readable, every regex valid, before any data is read
         except (OSError, ValueError) as exc:
             raise ConfigError(f"crawl: {exc}") from exc
-    job = BeamJob(
-        "curate", inputs, output, config, beam_args or [], overwrite, echo, progress, run_info={"files": len(paths)}
-    )
+    job = BeamJob("curate", inputs, output, config, beam_args or [], overwrite, echo, progress,
+                  run_info={"files": len(paths)}, max_dead_letter_fraction=config.read.max_dead_letter_fraction)
     return run_beam_job(job, lambda pipeline: build_curate(pipeline, paths, output, config, registry)).stats

@@ -115,7 +115,8 @@ def run_pack(
     paths = match_inputs(inputs)
     info = tokenizer_info(read_bytes(tokenizer_path))
     job = BeamJob("pack", inputs, output, config, beam_args or [], overwrite, echo, progress,
-                  run_info={"files": len(paths), "tokenizer": tokenizer_path})
+                  run_info={"files": len(paths), "tokenizer": tokenizer_path},
+                  max_dead_letter_fraction=config.read.max_dead_letter_fraction)
 
     def finalise(result: JobResult) -> dict[str, Any]:
         mixture = _read_json(FileSystems.join(output, STATS_DIR, MIXTURE_FILE))
