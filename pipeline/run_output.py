@@ -22,13 +22,12 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
+from gemmaflow.core.run_markers import COMPLETE_FILE, OWNER_FILE
 from gemmaflow.pipeline.stages.write import STATS_DIR
 from gemmaflow.pipeline.stats import StageCounts, merge_parts, ordered_stages
 
 STATS_FILE = "stats.json"
 COUNTS_FILE = "counts.json"
-COMPLETE_FILE = "_COMPLETE.json"
-OWNER_FILE = "_GEMMAFLOW.json"
 # Top-level names a curate, pack or sft run writes (data/, shard splits, sinks, stats, markers) and
 # the temporary folders Beam's file sinks leave when a run is killed.
 OWNED_NAMES = frozenset({"data", "rejected", "dead_letter", STATS_DIR, STATS_FILE, COMPLETE_FILE, OWNER_FILE,

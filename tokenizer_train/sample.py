@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
+from gemmaflow.core.run_markers import refusal, unfinished_run
 from gemmaflow.tokenizer_train.config import SampleConfig
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,9 @@ def parquet_files(url: str) -> tuple[Any, list[str]]:
         found = fs.glob(root)
     if not found:
         raise SampleError(f"no Parquet files found at {url} (looked for data/part-*.parquet, *.parquet, a glob)")
+    run = unfinished_run(url if "://" in url else found[0])
+    if run is not None:
+        raise SampleError(refusal(url, run))
     pafs, _ = _filesystem(url)
     return pafs, sorted(found)
 

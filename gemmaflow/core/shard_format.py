@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gemmaflow.core.chat import BOS_ID, EOS_ID, PAD_ID
+from gemmaflow.core.run_markers import refusal, unfinished_run
 
 FORMAT = "gemmaflow-shards"
 FORMAT_VERSION = 1  # what the writers write
@@ -81,6 +82,9 @@ class Manifest:
     def load(cls, directory: str | Path) -> Manifest:
         """The manifest of the shard folder `directory`; raises ShardFormatError naming the file."""
         path = Path(directory) / MANIFEST_FILE
+        run = unfinished_run(str(directory))
+        if run is not None:
+            raise ShardFormatError(refusal(str(directory), run))
         try:
             document = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:

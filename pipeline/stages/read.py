@@ -22,6 +22,7 @@ import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from gemmaflow.core.run_markers import refusal, unfinished_run
 from gemmaflow.pipeline.config import CrawlConfig, InputFormat, ReadConfig
 from gemmaflow.pipeline.crawl.documents import Dropped, Event, Skipped, warc_events, wet_events
 from gemmaflow.pipeline.crawl.urls import UrlFilter
@@ -61,7 +62,7 @@ def has_crawl_input(paths: list[str], configured: InputFormat = "auto") -> bool:
 
 
 class InputNotFoundError(FileNotFoundError):
-    """The input pattern matched no file."""
+    """The input pattern matched no file, or a file of a run that did not finish."""
 
 
 def match_inputs(patterns: list[str]) -> list[str]:
@@ -72,6 +73,10 @@ def match_inputs(patterns: list[str]) -> list[str]:
         if not matched:
             raise InputNotFoundError(f"input pattern matched no files: {pattern}")
         paths.update(matched)
+    for path in sorted(paths):
+        run = unfinished_run(path)
+        if run is not None:
+            raise InputNotFoundError(refusal(path, run))
     return sorted(paths)
 
 
