@@ -96,6 +96,15 @@ class TrainState:
     lora: Params | None = None
 
 
+def _free_name(path: Path) -> Path:
+    """`path`, or `path.2`, `path.3`, ... : a step damaged again is set aside beside the first one."""
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}.{n}")
+    return candidate
+
+
 class CheckpointStore:
     """Save every N steps (the caller decides when), keep the last K, restore the newest whole one."""
 
@@ -135,7 +144,7 @@ class CheckpointStore:
                     problem = f"Orbax could not read it ({type(exc).__name__}: {exc})"
             log.warning("checkpoint %s is damaged: %s; trying the previous one", folder, problem)
             if jax.process_index() == 0:
-                folder.rename(folder.with_name(f"corrupt_{step}"))
+                folder.rename(_free_name(folder.with_name(f"corrupt_{step}")))
             self._manager = self._open()
         return None
 

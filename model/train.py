@@ -190,7 +190,7 @@ def train(shards: str | Path, config: TrainConfig, out_dir: str | Path, *, resum
     """
     out_dir = Path(out_dir)
     inputs = check_inputs(shards, config)
-    store = _open_checkpoints(config, out_dir, resume)
+    store = _open_checkpoints(config, out_dir, resume, inputs.manifest)
     job, loaded = _set_up(shards, config, out_dir, inputs, store)
     state = _initial_state(job, loaded, resume)
     _write_run_files(job)
@@ -285,15 +285,30 @@ def _check_tokenizer(config: TrainConfig, manifest: Manifest) -> Path | None:
     return path
 
 
-def _open_checkpoints(config: TrainConfig, out_dir: Path, resume: bool) -> CheckpointStore:
+def data_identity(manifest: Manifest) -> dict[str, Any]:
+    """What a run's checkpoints depend on in its shards: a resumed run must see the same."""
+    return {"vocab_size": manifest.vocab_size, "seq_len": manifest.seq_len,
+            "tokenizer_sha256": manifest.tokenizer_sha256}  # fmt: skip
+
+
+def _open_checkpoints(config: TrainConfig, out_dir: Path, resume: bool, manifest: Manifest) -> CheckpointStore:
     """The run's checkpoint store, once sure that this run neither overwrites another nor resumes a different one
-    (a resumed run is exact only with the config it started with)."""
-    store = CheckpointStore(out_dir / "checkpoints", keep=config.keep_checkpoints, verify=config.verify_checkpoints)
+    (a resumed run is exact only with the config and the data it started with). Checked before the store is
+    opened, so a refused resume touches nothing."""
     record = out_dir / RUN_RECORD
-    if resume:
-        if record.exists() and json.loads(record.read_text())["fingerprint"] != fingerprint(config):
+    if resume and record.exists():
+        earlier = json.loads(record.read_text())
+        if earlier["fingerprint"] != fingerprint(config):
             raise ResumeError(f"{out_dir} was trained with a different config; resuming would not be exact")
-    elif store.steps():
+        before = earlier.get("data") or {"vocab_size": earlier.get("model_config", {}).get("vocab_size")}
+        now = data_identity(manifest)
+        changed = sorted(key for key, value in before.items() if value is not None and now.get(key) != value)
+        if changed:
+            detail = ", ".join(f"{key} {before[key]} -> {now[key]}" for key in changed)
+            raise ResumeError(f"{out_dir} was trained on other shards ({detail}); resume with the shards it "
+                              "started with, or train into another --out")  # fmt: skip
+    store = CheckpointStore(out_dir / "checkpoints", keep=config.keep_checkpoints, verify=config.verify_checkpoints)
+    if not resume and store.steps():
         raise ResumeError(f"{out_dir} already holds checkpoints {store.steps()}: pass --resume, or another --out")
     return store
 
@@ -346,7 +361,8 @@ def _set_up(shards: str | Path, config: TrainConfig, out_dir: Path, inputs: RunI
         eval_data = ShardDataset(ShardReader(shards, "validation", vocab_size=model_config.vocab_size),
                                  config.batch_size, config.seed, shuffle=False)
     run_record = {"config": to_dict(config), "fingerprint": fingerprint(config),
-                  "shards": str(Path(shards).absolute()), "model_config": config_to_dict(model_config)}
+                  "shards": str(Path(shards).absolute()), "data": data_identity(inputs.manifest),
+                  "model_config": config_to_dict(model_config)}
     job = _Job(config=config, out_dir=out_dir, inputs=inputs, model_config=model_config, train_data=train_data,
                eval_data=eval_data, store=store, optimizer=make_optimizer(config.optimizer, config.steps),
                schedule=learning_rate_schedule(config.optimizer, config.steps),
@@ -398,9 +414,13 @@ def _initial_state(job: _Job, loaded: Params | None, resume: bool) -> TrainState
     opt_shardings = tree_shardings(jax.eval_shape(job.optimizer.init, trainable), mesh)
     opt_state = jax.jit(job.optimizer.init, out_shardings=opt_shardings)(trainable)
     state = TrainState(step=0, params=params, opt_state=opt_state, rng=rng, lora=adapters)
-    if resume and (restored := job.store.restore_latest(state)) is not None:
-        return restored
-    return state
+    if not resume or not job.store.steps():
+        return state
+    restored = job.store.restore_latest(state)
+    if restored is None:  # every checkpoint was damaged (each now set aside as corrupt_<step>)
+        raise ResumeError(f"every checkpoint in {job.store.directory} is damaged (set aside as corrupt_<step>); "
+                          "nothing to resume: train into another --out to start from step 0")  # fmt: skip
+    return restored
 
 
 def _save(job: _Job, state: TrainState, saved_step: int | None, output: _Output) -> int:

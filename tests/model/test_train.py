@@ -224,3 +224,31 @@ def test_four_cpu_devices_with_data_and_fsdp_axes_match_one_device(base_run, sha
     one, four = losses(reference), losses(tmp_path / "out")
     assert sorted(four) == list(range(1, 13))
     assert [four[step] for step in range(1, 13)] == pytest.approx([one[step] for step in range(1, 13)], abs=1e-5)
+
+
+def test_resuming_on_other_shards_is_refused_and_touches_nothing(base_run, shards, tmp_path):
+    out, config, _ = base_run
+    before = sorted(p.name for p in (out / "checkpoints").iterdir())
+    final_before = {p: p.stat().st_mtime_ns for p in (out / "final").rglob("*")}
+    other = tmp_path / "other_shards"
+    shutil.copytree(shards, other)
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["tokenizer"]["vocab_size"] = 2000  # another tokenizer: the checkpoints cannot be this run's
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ResumeError, match=r"other shards \(vocab_size 64 -> 2000\)"):
+        run(other, config, out, resume=True)
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == before
+    assert {p: p.stat().st_mtime_ns for p in (out / "final").rglob("*")} == final_before
+
+
+def test_a_step_damaged_twice_is_set_aside_again_and_all_damaged_is_refused(base_run, shards, tmp_path):
+    out = tmp_path / "out"
+    shutil.copytree(base_run[0], out)
+    (out / "checkpoints" / "corrupt_12").mkdir()  # set aside by an earlier resume
+    (out / "checkpoints" / "12" / CHECKSUMS).unlink()
+    store = CheckpointStore(out / "checkpoints", keep=2)
+    assert store.restore_latest(template(base_run[1])).step == 10
+    assert (out / "checkpoints" / "corrupt_12.2").is_dir()
+    (out / "checkpoints" / "10" / CHECKSUMS).unlink()
+    with pytest.raises(ResumeError, match=r"every checkpoint .* is damaged"):
+        run(shards, base_run[1], out, resume=True)
