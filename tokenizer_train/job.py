@@ -67,6 +67,8 @@ def train_tokenizer(
 
     fs, out_root = fsspec.core.url_to_fs(out_url)
     out_root = out_root.rstrip("/")
+    if fs.isfile(out_root):  # found before the hours of training, not after
+        raise OutputExistsError(f"--out {out_url} is a file, not a folder")
     existing = [name for name in OUTPUT_FILES if fs.exists(f"{out_root}/{name}")]
     if existing and not overwrite:
         raise OutputExistsError(f"{out_url} already holds {', '.join(existing)}; pass --overwrite to replace it")

@@ -51,3 +51,12 @@ def test_train_refuses_unfinished_shards(tmp_path, capsys):
     (shards / "manifest.json").write_text("{}")
     assert main(["train", "--shards", str(shards), "--out", str(tmp_path / "t")]) == 2
     assert "did not finish" in capsys.readouterr().err
+
+
+def test_tokenizer_out_that_is_a_file_fails_before_training(tmp_path, capsys):
+    from tests.conftest import DATA
+
+    out = tmp_path / "tok"
+    out.write_text("not a folder")
+    assert main(["tokenizer", "train", "--input", str(DATA / "fixture_corpus.jsonl"), "--out", str(out)]) == 2
+    assert "is a file" in capsys.readouterr().err and out.read_text() == "not a folder"
