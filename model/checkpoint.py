@@ -96,6 +96,12 @@ class TrainState:
     lora: Params | None = None
 
 
+def _first_line(error: Exception, limit: int = 200) -> str:
+    """One line of an error: Orbax's read errors carry a 60-line TensorStore spec."""
+    text = (str(error).splitlines() or [""])[0]
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _free_name(path: Path) -> Path:
     """`path`, or `path.2`, `path.3`, ... : a step damaged again is set aside beside the first one."""
     candidate, n = path, 1
@@ -141,7 +147,7 @@ class CheckpointStore:
                 try:
                     return self._restore(step, template)
                 except Exception as exc:  # any unreadable checkpoint: use the previous one
-                    problem = f"Orbax could not read it ({type(exc).__name__}: {exc})"
+                    problem = f"Orbax could not read it ({type(exc).__name__}: {_first_line(exc)})"
             log.warning("checkpoint %s is damaged: %s; trying the previous one", folder, problem)
             if jax.process_index() == 0:
                 folder.rename(_free_name(folder.with_name(f"corrupt_{step}")))

@@ -252,3 +252,16 @@ def test_a_step_damaged_twice_is_set_aside_again_and_all_damaged_is_refused(base
     (out / "checkpoints" / "10" / CHECKSUMS).unlink()
     with pytest.raises(ResumeError, match=r"every checkpoint .* is damaged"):
         run(shards, base_run[1], out, resume=True)
+
+
+def test_an_unreadable_checkpoint_is_reported_in_one_line(base_run, tmp_path, caplog):
+    out = tmp_path / "out"
+    shutil.copytree(base_run[0], out)
+    newest = out / "checkpoints" / "12"
+    victim = max((p for p in (newest / "params").rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
+    victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
+    store = CheckpointStore(out / "checkpoints", keep=2, verify=False)  # Orbax itself meets the damage
+    with caplog.at_level("WARNING", logger="gemmaflow.model.checkpoint"):
+        assert store.restore_latest(template(base_run[1])).step == 10
+    [message] = [record.getMessage() for record in caplog.records if "damaged" in record.getMessage()]
+    assert "\n" not in message and len(message) < 400
