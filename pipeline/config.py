@@ -259,6 +259,9 @@ class PiiConfig:
     placeholder_format: str = "<{label}>"  # <EMAIL>, <PHONE>, ...
     # Regions whose national phone formats (no leading +) are recognised; +-prefixed numbers always are.
     phone_regions: tuple[str, ...] = ("US", "GB", "DE", "FR", "IT", "ES", "NL", "JP", "CN", "IN", "BR", "AU")
+    # Keep private, loopback, link-local, multicast, reserved and documentation IP addresses (10.0.0.5,
+    # 127.0.0.1, 192.0.2.1): they identify no one. datatrove's PIIFormatter calls it only_remove_public_ips.
+    keep_private_ips: bool = False
     batch_size: int = 64  # documents per Beam batch
 
     def __post_init__(self) -> None:

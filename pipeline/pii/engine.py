@@ -25,8 +25,8 @@ LANGUAGE = "en"  # presidio's language key; recognisers here are language-indepe
 class PatternAnalyzer:
     """presidio pattern recognisers, asked only for the entity types the pre-screen lets through."""
 
-    def __init__(self, entities: Sequence[str], phone_regions: Sequence[str]) -> None:
-        recognisers = build_recognisers(entities, phone_regions)
+    def __init__(self, entities: Sequence[str], phone_regions: Sequence[str], keep_private_ips: bool = False) -> None:
+        recognisers = build_recognisers(entities, phone_regions, keep_private_ips)
         self.entities = [e for e in entities if any(e in r.supported_entities for r in recognisers)]
         self.engine = AnalyzerEngine(
             registry=RecognizerRegistry(recognizers=recognisers, supported_languages=[LANGUAGE]),

@@ -18,7 +18,7 @@ _DIGIT_RUN = r"\d(?:[ \-./()]{0,2}\d){6,}"  # seven or more digits with light se
 _TOKEN_32 = r"[A-Za-z0-9_/+-]{32}"
 
 TRIGGERS: dict[str, regex.Pattern[str]] = {
-    E.EMAIL_ADDRESS: regex.compile(r"\w@\w"),
+    E.EMAIL_ADDRESS: regex.compile(r"\w@[\w\[]"),  # `[`: an IP-literal domain, user@[192.0.2.1]
     E.PHONE_NUMBER: regex.compile(_DIGIT_RUN),
     E.CREDIT_CARD: regex.compile(_DIGIT_RUN),
     E.US_SSN: regex.compile(r"\d{3}-\d{2}-\d{4}"),

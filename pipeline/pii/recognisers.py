@@ -17,6 +17,7 @@ Where presidio's defaults were changed, the reason is a measured false positive 
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections import Counter
 from collections.abc import Iterable
@@ -60,6 +61,23 @@ class OfflineEmailRecognizer(EmailRecognizer):
         return len(local) >= 2 and regex.fullmatch(r"[A-Za-z]{2,10}", domain.rsplit(".", 1)[-1]) is not None
 
 
+def is_public_ip(value: str) -> bool:
+    """False for private, loopback, link-local, multicast, reserved and documentation addresses (no one's)."""
+    try:
+        address = ipaddress.ip_address(value.split("/")[0].split("%")[0].strip("[]"))
+    except ValueError:
+        return True  # not parsable as an address: leave the decision to the recogniser
+    return address.is_global and not address.is_multicast
+
+
+# An address whose domain is an IP literal (RFC 5321 section 4.1.3): one email, not a name and an IP.
+IP_LITERAL_EMAIL = Pattern(
+    "email with IP literal",
+    r"\b[A-Za-z0-9._%+-]+@(?:\[(?:IPv6:)?[0-9A-Fa-f:.]+\]|\d{1,3}(?:\.\d{1,3}){3}(?![\d.]))",
+    0.6,
+)
+
+
 _VERSION_CUE = regex.compile(r"(?i)\b(?:versions?|release|build|requires?\s+\S+|v|ver\.?)\s*[:=]?\s*$")
 _HEX_GROUP = regex.compile(r"[0-9A-Fa-f]+")
 
@@ -73,14 +91,16 @@ class VersionAwareIpRecognizer(IpRecognizer):
     more often a slice than an address).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, keep_private: bool = False) -> None:
         super().__init__(patterns=[p for p in IpRecognizer.PATTERNS if p.name != "IPv6_unspecified"])
+        self.keep_private = keep_private
 
     def analyze(
         self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None, regex_flags: int | None = None
     ) -> list[RecognizerResult]:
         results = super().analyze(text, entities, nlp_artifacts, regex_flags)
-        return [r for r in results if not self._is_decoy(text, r.start, r.end)]
+        return [r for r in results if not self._is_decoy(text, r.start, r.end)
+                and not (self.keep_private and not is_public_ip(text[r.start : r.end]))]  # fmt: skip
 
     @staticmethod
     def _is_decoy(text: str, start: int, end: int) -> bool:
@@ -345,14 +365,15 @@ class LabelledNameRecognizer(EntityRecognizer):
         ]
 
 
-def structured_recognisers(phone_regions: Iterable[str]) -> list[EntityRecognizer]:
+def structured_recognisers(phone_regions: Iterable[str], keep_private_ips: bool = False) -> list[EntityRecognizer]:
     """presidio's pattern recognisers, with the changes the module docstring lists."""
     return [
         OfflineEmailRecognizer(),
+        PatternRecognizer(supported_entity=E.EMAIL_ADDRESS, name="IpLiteralEmail", patterns=[IP_LITERAL_EMAIL]),
         WindowedPhoneRecognizer(phone_regions),
         CreditCardRecognizer(patterns=[_CARD_PATTERN]),  # Luhn checksum validated
         StrictSsnRecognizer(),
-        VersionAwareIpRecognizer(),
+        VersionAwareIpRecognizer(keep_private=keep_private_ips),
         IbanRecognizer(),  # country format and mod-97 checksum validated
         UrlRecognizer(),
         street_address_recogniser(),
@@ -378,11 +399,13 @@ def street_address_recogniser() -> PatternRecognizer:
     )
 
 
-def build_recognisers(entities: Iterable[str], phone_regions: Iterable[str]) -> list[EntityRecognizer]:
+def build_recognisers(
+    entities: Iterable[str], phone_regions: Iterable[str], keep_private_ips: bool = False
+) -> list[EntityRecognizer]:
     """The pattern recognisers for `entities` (PERSON here means labelled names; NER adds the rest)."""
     wanted = set(entities)
     return [
         r
-        for r in structured_recognisers(phone_regions) + secret_recognisers()
+        for r in structured_recognisers(phone_regions, keep_private_ips) + secret_recognisers()
         if wanted.intersection(r.supported_entities)
     ]

@@ -35,7 +35,7 @@ class PiiScrubber:
     def __init__(self, config: PiiConfig) -> None:
         self.config = config
         entities = list(config.entities)
-        self.patterns = PatternAnalyzer(entities, config.phone_regions)
+        self.patterns = PatternAnalyzer(entities, config.phone_regions, config.keep_private_ips)
         wants_ner = any(e in E.NER for e in entities) and bool(config.ner_domains)
         model = load_ner_model(config.ner_models) if wants_ner else None
         self.ner = NerAnalyzer(model, entities, config.ner_batch_size) if model is not None else None

@@ -185,3 +185,25 @@ def test_ner_person_spans_must_look_like_names():
         assert plausible_name(name), name
     for not_a_name in ("str", "json", "P_2…P_p.", "N≥13", "Contexts”.", "FILES_HASH", "x = 3", "f(x)"):
         assert not plausible_name(not_a_name), not_a_name
+
+
+def test_an_email_with_an_ip_literal_domain_is_one_email():
+    from gemmaflow.pipeline.config import PiiConfig
+    from gemmaflow.pipeline.pii.scrubber import PiiScrubber
+
+    scrubber = PiiScrubber(PiiConfig(ner_models=()))
+    text = "Write to admin@[192.0.2.1] or root@192.0.2.1 or x@[IPv6:2001:db8::1] today."
+    result = scrubber.scrub_batch([text], ["web"])[0]
+    assert result.text == "Write to <EMAIL> or <EMAIL> or <EMAIL> today."
+    assert result.replaced == {"EMAIL_ADDRESS": 3}
+
+
+def test_keep_private_ips_leaves_addresses_that_identify_no_one():
+    from gemmaflow.pipeline.config import PiiConfig
+    from gemmaflow.pipeline.pii.scrubber import PiiScrubber
+
+    text = "Server 10.0.0.5 and 8.8.8.8 and 127.0.0.1 and 2001:db8::5 and 2606:4700::1111"
+    kept = PiiScrubber(PiiConfig(ner_models=(), keep_private_ips=True)).scrub_batch([text], ["web"])[0]
+    assert kept.text == "Server 10.0.0.5 and <IP_ADDRESS> and 127.0.0.1 and 2001:db8::5 and <IP_ADDRESS>"
+    default = PiiScrubber(PiiConfig(ner_models=())).scrub_batch([text], ["web"])[0]
+    assert default.replaced == {"IP_ADDRESS": 5}
