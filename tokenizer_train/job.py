@@ -13,6 +13,8 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -27,6 +29,8 @@ from gemmaflow.tokenizer_train.train import VocabularyEstimate, estimate_vocabul
 
 CARD_FORMAT = "gemmaflow-tokenizer-card/1"
 OUTPUT_FILES = ("tokenizer.model", "tokenizer.vocab", "tokenizer_card.json")
+TEXT_DIR_PREFIX = "gemmaflow-tokenizer-"
+OWNER_PID_FILE = "owner.pid"
 
 
 class OutputExistsError(FileExistsError):
@@ -57,6 +61,34 @@ def _sample_and_train(
     return model, arguments, sample, estimate, seconds
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_text_dirs(root: str | None = None) -> list[Path]:
+    """Delete the sampled-text folders of tokenizer runs that were killed (their process is gone).
+
+    A run removes its folder on every exit Python sees; SIGKILL is the one it cannot, so the next run
+    cleans up: each folder names its process in `owner.pid`, and folders without one are left alone.
+    """
+    removed = []
+    for folder in Path(root or tempfile.gettempdir()).glob(TEXT_DIR_PREFIX + "*"):
+        try:
+            pid = int((folder / OWNER_PID_FILE).read_text())
+        except (OSError, ValueError):
+            continue
+        if not _alive(pid):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
 def train_tokenizer(
     input_url: str, out_url: str, config: TokenizerConfig, overwrite: bool = False, keep_text_in: str | None = None
 ) -> dict[str, Any]:
@@ -74,7 +106,9 @@ def train_tokenizer(
         raise OutputExistsError(f"{out_url} already holds {', '.join(existing)}; pass --overwrite to replace it")
     with contextlib.ExitStack() as stack:
         if keep_text_in is None:
-            text_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gemmaflow-tokenizer-")))
+            remove_stale_text_dirs()
+            text_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=TEXT_DIR_PREFIX)))
+            (text_dir / OWNER_PID_FILE).write_text(str(os.getpid()))
         else:
             text_dir = Path(keep_text_in)
             text_dir.mkdir(parents=True, exist_ok=True)
