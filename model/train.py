@@ -190,8 +190,8 @@ def train(shards: str | Path, config: TrainConfig, out_dir: str | Path, *, resum
     """
     out_dir = Path(out_dir)
     inputs = check_inputs(shards, config)
-    store = _open_checkpoints(config, out_dir, resume, inputs.manifest)
-    job, loaded = _set_up(shards, config, out_dir, inputs, store)
+    _check_resume(config, out_dir, resume, inputs.manifest)
+    job, loaded = _set_up(shards, config, out_dir, inputs, resume)
     state = _initial_state(job, loaded, resume)
     _write_run_files(job)
     output = _Output(out_dir, config.steps, state.step, config.log_every, stream or sys.stdout)
@@ -291,10 +291,9 @@ def data_identity(manifest: Manifest) -> dict[str, Any]:
             "tokenizer_sha256": manifest.tokenizer_sha256}  # fmt: skip
 
 
-def _open_checkpoints(config: TrainConfig, out_dir: Path, resume: bool, manifest: Manifest) -> CheckpointStore:
-    """The run's checkpoint store, once sure that this run neither overwrites another nor resumes a different one
-    (a resumed run is exact only with the config and the data it started with). Checked before the store is
-    opened, so a refused resume touches nothing."""
+def _check_resume(config: TrainConfig, out_dir: Path, resume: bool, manifest: Manifest) -> None:
+    """Refuse to resume a run with another config or other data (a resumed run is exact only with what it started
+    with). It reads the earlier run's record and writes nothing, so a refused resume touches nothing."""
     record = out_dir / RUN_RECORD
     if resume and record.exists():
         earlier = json.loads(record.read_text())
@@ -307,6 +306,10 @@ def _open_checkpoints(config: TrainConfig, out_dir: Path, resume: bool, manifest
             detail = ", ".join(f"{key} {before[key]} -> {now[key]}" for key in changed)
             raise ResumeError(f"{out_dir} was trained on other shards ({detail}); resume with the shards it "
                               "started with, or train into another --out")  # fmt: skip
+
+
+def _open_checkpoints(config: TrainConfig, out_dir: Path, resume: bool) -> CheckpointStore:
+    """The run's checkpoint store (creating its folder), refusing to write over another run's checkpoints."""
     store = CheckpointStore(out_dir / "checkpoints", keep=config.keep_checkpoints, verify=config.verify_checkpoints)
     if not resume and store.steps():
         raise ResumeError(f"{out_dir} already holds checkpoints {store.steps()}: pass --resume, or another --out")
@@ -351,8 +354,11 @@ class _Job:
 
 
 def _set_up(shards: str | Path, config: TrainConfig, out_dir: Path, inputs: RunInputs,
-            store: CheckpointStore) -> tuple[_Job, Params | None]:
-    """The job, and the loaded weights when fine-tuning (`init_from`; None for fresh weights)."""
+            resume: bool) -> tuple[_Job, Params | None]:
+    """The job, and the loaded weights when fine-tuning (`init_from`; None for fresh weights).
+
+    The shards are opened (and their checksums verified) before the checkpoint store creates anything
+    under `out_dir`, so a run refused for its data leaves no trace."""
     model_config, loaded = _model_and_weights(config, inputs.manifest)
     train_data = ShardDataset(ShardReader(shards, "train", vocab_size=model_config.vocab_size),
                               config.batch_size, config.seed)
@@ -360,6 +366,7 @@ def _set_up(shards: str | Path, config: TrainConfig, out_dir: Path, inputs: RunI
     if inputs.manifest.splits.get("validation"):
         eval_data = ShardDataset(ShardReader(shards, "validation", vocab_size=model_config.vocab_size),
                                  config.batch_size, config.seed, shuffle=False)
+    store = _open_checkpoints(config, out_dir, resume)
     run_record = {"config": to_dict(config), "fingerprint": fingerprint(config),
                   "shards": str(Path(shards).absolute()), "data": data_identity(inputs.manifest),
                   "model_config": config_to_dict(model_config)}

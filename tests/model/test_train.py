@@ -18,7 +18,7 @@ from gemmaflow.model.api import GemmaLM
 from gemmaflow.model.checkpoint import CHECKSUMS, CheckpointError, CheckpointStore, TrainState
 from gemmaflow.model.gemma import init_params
 from gemmaflow.model.optim import make_optimizer
-from gemmaflow.model.shards import ShardFormatError
+from gemmaflow.model.shards import ShardChecksumError, ShardFormatError
 from gemmaflow.model.train import ResumeError, TrainingDiverged, _Output
 from gemmaflow.model.train_config import load_train_config
 from tests.model.shard_fixtures import write_shards
@@ -88,6 +88,15 @@ def test_a_missing_init_from_fails_before_any_work(shards, tmp_path):
     with pytest.raises(CheckpointError, match="no-such-model: not a gemmaflow model"):
         run(shards, config, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_damaged_shards_are_refused_before_anything_is_written(tmp_path):
+    damaged = write_shards(tmp_path / "shards", seq_len=32, vocab_size=64)
+    shard = next((damaged / "train").glob("*.parquet"))
+    shard.write_bytes(shard.read_bytes()[:-4] + b"oops")
+    with pytest.raises(ShardChecksumError):
+        run(damaged, write_config(tmp_path / "train.yaml"), tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # no checkpoints/ folder, no train_config.json
 
 
 def test_the_progress_lines_leave_out_mfu_when_the_peak_is_unknown(tmp_path):
