@@ -91,6 +91,7 @@ setup(
         # tokenizer benchmark's baseline; transformers 5.x does not work with protobuf 6.
         "dev": [
             "pytest>=8,<10",
+            "hypothesis>=6.100,<7",  # property tests of the readers
             "ruff>=0.6,<1",
             "keras-hub>=0.32,<0.33",
             "transformers>=4.57,<4.58",

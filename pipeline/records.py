@@ -147,31 +147,51 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 
 
+def _repaired(value: Any) -> tuple[Any, int]:
+    return _SURROGATE.subn("\ufffd", value) if isinstance(value, str) else (value, 0)
+
+
 def without_surrogates(value: Any) -> tuple[Any, int]:
     """`value` with every lone UTF-16 surrogate in its strings (keys included) replaced by U+FFFD,
     and how many were replaced. JSON may escape them ("\\ud800"); UTF-8 cannot hold them, and one
-    such string stopped a whole run in Beam's coder."""
-    if isinstance(value, str):
-        repaired, count = _SURROGATE.subn("\ufffd", value)
-        return repaired, count
-    if isinstance(value, list):
-        items = [without_surrogates(item) for item in value]
-        return [item for item, _ in items], sum(count for _, count in items)
-    if isinstance(value, dict):
-        total = 0
-        repaired_dict = {}
-        for key, item in value.items():
-            new_key, key_count = without_surrogates(key)
-            new_item, item_count = without_surrogates(item)
-            repaired_dict[new_key] = new_item
-            total += key_count + item_count
-        return repaired_dict, total
-    return value, 0
+    such string stopped a whole run in Beam's coder.
+
+    Lists and dicts are repaired in place, walked with a stack rather than recursion: json.loads
+    accepts records nested about 1000 deep, and a recursive walk overflowed at 500.
+    """
+    value, total = _repaired(value)
+    stack = [value]
+    while stack:
+        container = stack.pop()
+        if isinstance(container, dict):
+            entries = list(container.items())
+            container.clear()
+        elif isinstance(container, list):
+            entries = list(enumerate(container))
+        else:
+            continue
+        for key, item in entries:
+            if isinstance(container, dict):
+                key, key_count = _repaired(key)
+                total += key_count
+            repaired, count = _repaired(item)
+            container[key] = repaired
+            total += count
+            stack.append(repaired)
+    return value, total
 
 
 def loads_utf8(text: str, strict: bool = True) -> tuple[Any, int]:
-    """json.loads, then lone surrogates repaired (only looked for when the text escapes one)."""
-    record = json.loads(text, strict=strict)
+    """json.loads, then lone surrogates repaired (only looked for when the text escapes one). A
+    leading byte-order mark is ignored, as RFC 8259 allows: Windows editors start files with one.
+
+    Raises ValueError (json.JSONDecodeError is one) for text that is not JSON Python can hold: not
+    JSON at all, nested deeper than the parser's recursion limit, or an integer of over 4300 digits.
+    """
+    try:
+        record = json.loads(text.removeprefix("\ufeff"), strict=strict)
+    except RecursionError:
+        raise ValueError("JSON nested deeper than the parser's recursion limit") from None
     if _SURROGATE_ESCAPE.search(text) is None:
         return record, 0
     return without_surrogates(record)
@@ -190,7 +210,7 @@ def parse_json_line(
     try:
         # strict=False accepts raw control characters (NUL included) inside strings; normalise strips them.
         record, surrogates = loads_utf8(decoded, strict=False)
-    except json.JSONDecodeError as exc:
+    except ValueError as exc:
         return DeadLetter(file, position, "invalid_json", str(exc), decoded)
     doc = document_from_record(record, file, position, config_fingerprint, text_field)
     if invalid_utf8 and isinstance(doc, dict):

@@ -81,7 +81,7 @@ class _ParseExamplesDoFn(CountingDoFn):
     def _parse(self, line: str, path: str, position: int) -> Iterator[Any]:
         try:
             record, surrogates = loads_utf8(line)
-        except json.JSONDecodeError as exc:
+        except ValueError as exc:
             parsed: Conversation | Any = None
             reason, detail = "invalid_json", str(exc)
         else:
