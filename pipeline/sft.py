@@ -79,9 +79,10 @@ def _from_chat(messages: Any, context_separator: str) -> Conversation | Invalid:
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or not isinstance(message.get("content"), str):
             return Invalid("bad_message", f"message {i} is not an object with string `content`")
-        role = _CHAT_ROLES.get(message.get("role"))  # type: ignore[arg-type]
+        raw_role = message.get("role")
+        role = _CHAT_ROLES.get(raw_role) if isinstance(raw_role, str) else None
         if role is None:
-            return Invalid("bad_role", f"message {i} has role {message.get('role')!r}")
+            return Invalid("bad_role", f"message {i} has role {raw_role!r}")
         text = message["content"].strip()
         if not text:
             return Invalid("empty_turn", f"message {i} ({role}) is empty")

@@ -70,13 +70,20 @@ class _ParseExamplesDoFn(CountingDoFn):
         self.fingerprint = fingerprint
 
     def process(self, path: str) -> Iterator[Any]:
-        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
-            for position, line in enumerate(open_lines(raw, path)):
-                if not line.strip():
-                    self.counts.tally("blank_lines")
-                    continue
-                self.counts.record_in(len(line))
-                yield from self._parse(line.decode("utf-8", errors="replace"), path, position)
+        position = 0
+        try:
+            with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
+                for position, line in enumerate(open_lines(raw, path)):
+                    if not line.strip():
+                        self.counts.tally("blank_lines")
+                        continue
+                    self.counts.record_in(len(line))
+                    yield from self._parse(line.decode("utf-8", errors="replace"), path, position)
+        except Exception as exc:  # a cut .gz or .zst: the rest of the file is a dead letter, as in curate's read
+            self.counts.record_in(0)
+            self.counts.record_dead("unreadable_file")
+            error = DeadLetter(path, position, "unreadable_file", f"{type(exc).__name__}: {exc}", "")
+            yield beam.pvalue.TaggedOutput(DEAD, error.to_row())
 
     def _parse(self, line: str, path: str, position: int) -> Iterator[Any]:
         try:

@@ -95,6 +95,12 @@ class ReaderOutput:
         assert_utf8([self.kept, self.dead, self.rejected])
 
 
+def assert_every_line_counted(output: ReaderOutput, data: bytes) -> None:
+    """Each line of a JSONL file is a record read or a blank line (the last may lack its newline)."""
+    lines = data.count(b"\n") + (data[-1:] not in b"\n")
+    assert output.counts.docs_in + output.counts.extra.get("blank_lines", 0) == lines
+
+
 def read_with(dofn: beam.DoFn, path: str) -> ReaderOutput:
     """Run a reading DoFn on one file in this process, as a Beam worker would, without a pipeline."""
     dofn.setup()

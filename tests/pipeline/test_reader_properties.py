@@ -29,6 +29,7 @@ from gemmaflow.pipeline.stages.read import ReadDocuments, _ReadFileDoFn
 
 from .strategies import (
     any_text,
+    assert_every_line_counted,
     assert_utf8,
     field,
     json_line,
@@ -179,7 +180,7 @@ def test_a_jsonl_file_is_read_to_the_end_and_every_line_accounted_for(lines, suf
     out.assert_accounted()
     if cut is not None:
         return  # a cut file: what was readable is out, the rest is one `unreadable_file` dead letter
-    assert out.counts.docs_in + out.counts.extra.get("blank_lines", 0) == data.count(b"\n") + (data[-1:] not in b"\n")
+    assert_every_line_counted(out, data)
     kept = {doc["provenance"]["position"]: doc for doc in out.kept}
     for position, (record, _, ascii_escapes) in enumerate(lines):
         text = expected_text(record)
