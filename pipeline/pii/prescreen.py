@@ -13,6 +13,7 @@ from collections.abc import Iterable
 import regex
 
 from gemmaflow.pipeline.pii import entities as E
+from gemmaflow.pipeline.pii.assigned_secrets import SECRET_WORD
 
 _DIGIT_RUN = r"\d(?:[ \-./()]{0,2}\d){6,}"  # seven or more digits with light separators
 _TOKEN_32 = r"[A-Za-z0-9_/+-]{32}"
@@ -30,6 +31,7 @@ TRIGGERS: dict[str, regex.Pattern[str]] = {
     E.AWS_SECRET_KEY: regex.compile(_TOKEN_32),
     E.GITHUB_TOKEN: regex.compile(r"gh[pousr]_|github_pat_"),
     E.API_KEY: regex.compile(_TOKEN_32),
+    E.SECRET: regex.compile(rf"(?i){SECRET_WORD}"),
     E.PRIVATE_KEY: regex.compile(r"PRIVATE KEY-----"),
     # Labelled names (recognisers.LabelledNameRecognizer): a label word or an email to sit before.
     E.PERSON: regex.compile(r"(?i)@|author|maintainer|contact|written by|-by|thanks to|correspondence|attn|ask "

@@ -37,6 +37,7 @@ from presidio_analyzer.predefined_recognizers import (
 )
 
 from gemmaflow.pipeline.pii import entities as E
+from gemmaflow.pipeline.pii.assigned_secrets import AssignedSecretRecognizer
 
 # Regions whose national formats (no leading +) are tried; numbers with a + parse in any region.
 DEFAULT_PHONE_REGIONS = ("US", "GB", "DE", "FR", "IT", "ES", "NL", "JP", "CN", "IN", "BR", "AU")
@@ -272,7 +273,7 @@ class HighEntropyRecognizer(PatternRecognizer):
 
 
 def secret_recognisers() -> list[EntityRecognizer]:
-    """AWS keys, GitHub tokens, private-key blocks and generic high-entropy API keys."""
+    """AWS keys, GitHub tokens, private-key blocks, generic high-entropy API keys and assigned secrets."""
     return [
         PatternRecognizer(
             supported_entity=E.AWS_ACCESS_KEY,
@@ -284,8 +285,9 @@ def secret_recognisers() -> list[EntityRecognizer]:
             )],
             global_regex_flags=regex.MULTILINE,
         ),
-        # 40 base64 characters, not part of a longer token, after `aws_secret_access_key =` or the like.
-        HighEntropyRecognizer(E.AWS_SECRET_KEY, r"(?<![A-Za-z0-9/+=])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])", 4.0),
+        # 40 base64 characters, not part of a longer token, after `aws_secret_access_key =` or the like
+        # (`=` may sit right before it, as in `export AWS_SECRET_ACCESS_KEY=...`; base64 pads only at the end).
+        HighEntropyRecognizer(E.AWS_SECRET_KEY, r"(?<![A-Za-z0-9/+])[A-Za-z0-9/+]{40}(?![A-Za-z0-9/+=])", 4.0),
         PatternRecognizer(
             supported_entity=E.GITHUB_TOKEN,
             name="GithubTokenRecognizer",
@@ -316,6 +318,7 @@ def secret_recognisers() -> list[EntityRecognizer]:
             prefixed=r"(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{16,}|xox[abposr]-[A-Za-z0-9-]{10,}|AIza[A-Za-z0-9_-]{35}"
             r"|sk-[A-Za-z0-9_-]{32,}",
         ),
+        AssignedSecretRecognizer(),
     ]
 
 
