@@ -1,7 +1,8 @@
 """Route a document to its domain's rule sets and report the first failing rule.
 
 Order is fixed so results are deterministic: ``common`` first for every domain, then
-web: Gopher repetition, Gopher quality, C4 (page rules, line removal, edited-page rules), FineWeb;
+web: Gopher repetition, Gopher quality, C4 (mC4 paragraphs, then page rules, line removal and
+edited-page rules, or C4's single pass: see ``heuristics.c4``), FineWeb on the edited text;
 code: the code rules only; math: Gopher repetition with math's looser limits, then the math rules.
 Evaluation stops at the first failing rule; signals of the rules evaluated so far are returned.
 """
@@ -45,21 +46,17 @@ def _run(name: str, check: Check, cfg: Any, stats: TextStats, signals: Signals) 
 
 
 def _web(stats: TextStats, config: HeuristicsConfig, signals: Signals) -> HeuristicResult:
-    reason = (
-        _run(gopher_repetition.NAME, gopher_repetition.check, config.gopher_repetition, stats, signals)
-        or _run(gopher_quality.NAME, gopher_quality.check, config.gopher_quality, stats, signals)
-        or _run(c4.NAME, c4.check_page, config.c4, stats, signals)
-    )
+    reason = _run(gopher_repetition.NAME, gopher_repetition.check, config.gopher_repetition, stats, signals)
+    reason = reason or _run(gopher_quality.NAME, gopher_quality.check, config.gopher_quality, stats, signals)
     if reason:
         return HeuristicResult(stats.text, reason, signals)
     lines_removed = 0
     if config.c4.enabled:
-        edit = c4.remove_lines(stats, config.c4)
+        c4_reason, edit = c4.run(stats, config.c4, signals)
         lines_removed = edit.lines_removed
-        edited_reason = c4.check_edited(stats, edit.stats, config.c4, signals)
         stats = edit.stats
-        if edited_reason:
-            return HeuristicResult(stats.text, f"{c4.NAME}.{edited_reason}", signals, lines_removed)
+        if c4_reason:
+            return HeuristicResult(stats.text, f"{c4.NAME}.{c4_reason}", signals, lines_removed)
     reason = _run(fineweb.NAME, fineweb.check, config.fineweb, stats, signals)
     return HeuristicResult(stats.text, reason, signals, lines_removed)
 

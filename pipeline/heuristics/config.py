@@ -9,12 +9,26 @@ default deviates, its docstring says so and gives the reason measured on the dev
 3,750 math documents). "N good pages" counts the good English pages the rule alone would drop.
 
 Fields are limited to bool / int / float / str / tuple so the generic YAML loader builds these
-classes without special cases.
+classes without special cases; a str field that names one of a few modes is checked when the class
+is built.
+
+Options whose non-default value is named after datatrove reproduce HuggingFace datatrove's
+reference filters (GopherRepetitionFilter, GopherQualityFilter, C4QualityFilter, C4ParagraphFilter,
+FineWebQualityFilter) exactly; ``configs/curate-web-strict.yaml`` sets them all.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from gemmaflow.pipeline.heuristics.punctuation import LINE_END_STYLES
+from gemmaflow.pipeline.heuristics.text_stats import TERMINAL_PUNCTUATION
+from gemmaflow.pipeline.heuristics.words import WORD_TOKENIZERS
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -59,10 +73,36 @@ class GopherRepetitionConfig:
     dup_ngram_min_n: int = 5
     dup_ngram_max_fractions: tuple[float, ...] = (0.80, 0.78, 0.76, 0.74, 0.72, 0.70)
     """Gopher rule: characters covered by repeated n-grams, n = ``dup_ngram_min_n + i`` (paper: 0.15..0.10)."""
+    word_tokenizer: str = "whitespace"
+    """Words of the n-grams: "whitespace" (the paper) or "spacy_en" (spaCy's English tokenizer, as
+    datatrove), where "Frank," and "Frank." share the word "Frank"."""
+    segments: str = "non_blank"
+    """"non_blank": lines are the non-blank lines without trailing whitespace, paragraphs the blocks
+    between blank lines. "newline_runs" (datatrove): the text split at runs of newlines and at runs of
+    two or more newlines, compared as they are (trailing spaces and whitespace-only lines count)."""
+    paragraphs_first: bool = False
+    """Check the paragraph rules before the line rules (datatrove's order), which decides the reported
+    reason when both fail."""
+    ngram_denominator: str = "word_chars"
+    """What the n-gram fractions divide by: "word_chars" (characters in words, whitespace excluded) or
+    "text_chars" (every character of the text, as datatrove)."""
+    top_ngram_ties: str = "longest"
+    """Among equally frequent n-grams the top one is the "longest" (independent of order) or the
+    "first" to occur (datatrove: ``Counter.most_common``)."""
+    ngram_counting: str = "coverage"
+    """"coverage" (the paper): the top n-gram counts only when it repeats, its characters are its words';
+    duplicate n-grams count every word they cover once. "greedy" (datatrove): the top n-gram counts
+    even when it occurs once, with the spaces between its words; duplicates are found left to right,
+    an n-gram seen before adds its characters (words concatenated) and the scan jumps past it."""
 
     def __post_init__(self) -> None:
         if self.top_ngram_min_n < 1 or self.dup_ngram_min_n < 1:
             raise ValueError("n-gram sizes start at 1")
+        _check_choice("word_tokenizer", self.word_tokenizer, WORD_TOKENIZERS)
+        _check_choice("segments", self.segments, ("non_blank", "newline_runs"))
+        _check_choice("ngram_denominator", self.ngram_denominator, ("word_chars", "text_chars"))
+        _check_choice("top_ngram_ties", self.top_ngram_ties, ("longest", "first"))
+        _check_choice("ngram_counting", self.ngram_counting, ("coverage", "greedy"))
 
 
 @dataclass(frozen=True)
@@ -102,10 +142,32 @@ class GopherQualityConfig:
     are 5-25% stop words; word salad and lorem ipsum are < 1.5%. Tables and listings have no such
     lines, so they are not judged. Dev: below 0.02 for all 302 word-salad pages and 20 good pages."""
     prose_min_words: int = 20
+    extensions: bool = True
+    """Apply the two extensions above (URL ratio, stop words in prose); off for the published rules only."""
+    word_tokenizer: str = "whitespace"
+    """"whitespace" (the paper) or "spacy_en" (spaCy's English tokenizer, as datatrove)."""
+    count_punctuation_words: bool = True
+    """False (datatrove): tokens made only of punctuation ("-", "...") are left out of the word count
+    and the mean word length; the symbol and alphabetic ratios still divide by every token."""
+    bullets: tuple[str, ...] = ("-", "*", "•", "‣", "◦", "●", "▪", "∙")
+    """Line starts counted as bullets (datatrove: "•" and "-")."""
+    line_split: str = "non_blank"
+    """Lines for the bullet and ellipsis ratios: "non_blank" lines, or every line of ``str.splitlines``
+    ("splitlines", datatrove), blank ones included."""
+    letter_test: str = "word_char"
+    """A word is alphabetic when it has a "word_char" (a regex word character other than a decimal
+    digit or "_") or an "isalpha" character (datatrove; differs for characters like "²" or "½")."""
+    stop_word_count: str = "occurrences"
+    """"occurrences" of the stop words, case-insensitive, or "distinct_tokens" (datatrove): how many
+    different stop words occur as tokens, case-sensitive."""
 
     def __post_init__(self) -> None:
         if self.min_words > self.max_words or self.min_mean_word_length > self.max_mean_word_length:
             raise ValueError("a minimum is above its maximum")
+        _check_choice("word_tokenizer", self.word_tokenizer, WORD_TOKENIZERS)
+        _check_choice("line_split", self.line_split, ("non_blank", "splitlines"))
+        _check_choice("letter_test", self.letter_test, ("word_char", "isalpha"))
+        _check_choice("stop_word_count", self.stop_word_count, ("occurrences", "distinct_tokens"))
 
 
 @dataclass(frozen=True)
@@ -169,6 +231,32 @@ class C4Config:
     min_words_per_line: int = 0
     """C4 rule: remove lines with fewer words (C4: 5, datatrove: 3). DEFAULT 0 (off) for the same
     reason as ``remove_unterminated_lines``."""
+    line_pass: str = "page_then_lines"
+    """"page_then_lines": the page rules (lorem ipsum, curly bracket, word length) judge the whole
+    page, then lines are removed and blank lines kept. "single_pass" (TFDS ``c4_utils`` and datatrove):
+    one pass over the ``str.splitlines`` lines, each stripped, then in this order: a word over
+    ``max_word_length`` removes the line, citations are deleted, an unterminated or short line is
+    removed, "lorem ipsum" drops the page, a javascript line is removed, '{' drops the page, a policy
+    line is removed; so only lines that survived the earlier line rules can drop the page, and the
+    first such line names the reason. Kept lines are joined by newlines, blank lines dropped."""
+    remove_citations: bool = False
+    """C4 rule: delete "[1]", "[edit]" and "[citation needed]" from lines (``single_pass`` only)."""
+    terminal_punctuation: tuple[str, ...] = TERMINAL_PUNCTUATION
+    """Line ends that count as terminated for ``remove_unterminated_lines`` (C4: . ? ! " ')."""
+    ellipsis_terminates: bool = True
+    """False (C4): a line ending in "..." is unterminated."""
+    sentence_splitter: str = "regex"
+    """How ``min_sentences`` counts: "regex" (sentence-final punctuation before whitespace) or
+    "spacy_en" (spaCy's rule-based sentencizer on each kept line, as datatrove)."""
+    min_paragraphs: int = 0
+    """mC4 rule (Xue et al., 2021; datatrove ``C4ParagraphFilter``): drop pages with fewer than this
+    many lines of at least ``min_paragraph_chars`` characters, judged on the unedited page (mC4: 3).
+    DEFAULT 0 (off), and off in the strict profile: English C4 does not use it; it is the mC4 rule."""
+    min_paragraph_chars: int = 200
+
+    def __post_init__(self) -> None:
+        _check_choice("line_pass", self.line_pass, ("page_then_lines", "single_pass"))
+        _check_choice("sentence_splitter", self.sentence_splitter, ("regex", "spacy_en"))
 
 
 @dataclass(frozen=True)
@@ -194,6 +282,18 @@ class FineWebConfig:
     max_newline_word_ratio: float = 2.0
     """FineWeb rule: newlines / words <= 0.3. Raised: 15% of good pages exceed 0.3 (one table cell per
     line), the highest reaches 2.07."""
+    word_tokenizer: str = "whitespace"
+    """Words for the newline ratio: "whitespace" or "spacy_en" (spaCy's English tokenizer, as datatrove)."""
+    strip_lines: bool = True
+    """Lines lose their trailing whitespace before they are judged; False (datatrove): a line ending
+    in ". " does not end in punctuation, and its spaces count towards its length."""
+    line_end: str = "with_quotes"
+    """Line ends that count as punctuation: "with_quotes" (. ! ? … 。！？ and closing quotes) or
+    "unicode" (Unicode sentence terminals, datatrove's list; no quotes, no "…")."""
+
+    def __post_init__(self) -> None:
+        _check_choice("word_tokenizer", self.word_tokenizer, WORD_TOKENIZERS)
+        _check_choice("line_end", self.line_end, LINE_END_STYLES)
 
 
 @dataclass(frozen=True)

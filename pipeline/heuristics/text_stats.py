@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from functools import cached_property
+
+from gemmaflow.pipeline.heuristics.words import words
 
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n\s*")
 
@@ -74,6 +77,10 @@ class TextStats:
     def words(self) -> list[str]:
         """Whitespace-separated tokens, as in the Gopher paper."""
         return self.text.split()
+
+    def tokens(self, tokenizer: str) -> Sequence[str]:
+        """Words under ``tokenizer`` ("whitespace" is ``words``); see ``heuristics.words``."""
+        return self.words if tokenizer == "whitespace" else words(self.text, tokenizer)
 
     @cached_property
     def word_lengths(self) -> list[int]:
