@@ -37,7 +37,7 @@ def codec_for(label: str | None) -> str | None:
     label = label.strip().strip("\"'").lower()
     try:
         codecs.lookup(label)
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a NUL in the label
         if label not in ("x-sjis", "x-gbk", "x-euc-jp", "x-user-defined"):
             return None
     codec = map_encoding_to_html5(label)
