@@ -137,7 +137,9 @@ def prepare_output(output: str, overwrite: bool, job: str = "run", owned_names: 
             )
         if COMPLETE_FILE in existing:  # first, so an overwrite that dies midway is not taken as complete
             FileSystems.delete([FileSystems.join(output, COMPLETE_FILE)])
-        FileSystems.delete([FileSystems.join(output, f) for f in ours if f != COMPLETE_FILE])
+        # The owner marker stays (rewritten below): a kill midway leaves a run of ours that did not
+        # finish, which readers refuse and the next --overwrite clears, not files nobody owns.
+        FileSystems.delete([FileSystems.join(output, f) for f in ours if f not in (COMPLETE_FILE, OWNER_FILE)])
         _remove_empty_folders(output)
     _write_json(FileSystems.join(output, OWNER_FILE), {
         "format": "gemmaflow-run/1", "job": job,

@@ -86,3 +86,25 @@ def test_curate_overwrite_on_a_user_folder_exits_2_and_deletes_nothing(tmp_path,
     assert main(["curate", "--input", str(fixture_corpus), "--output", str(out), "--quiet"]) == 0
     assert main(["curate", "--input", str(fixture_corpus), "--output", str(out), "--overwrite", "--quiet"]) == 0
     assert json.loads((out / COMPLETE_FILE).read_text())["job"] == "curate"
+
+
+def test_an_overwrite_killed_while_deleting_leaves_a_run_that_did_not_finish(tmp_path, monkeypatch):
+    from apache_beam.io.filesystems import FileSystems
+
+    from gemmaflow.core.run_markers import unfinished_run
+
+    tree(tmp_path, [OWNER_FILE, "data/part-0.parquet", "data/part-1.parquet", "stats.json"])  # a killed run
+    delete = FileSystems.delete
+
+    def killed_after_one(paths: list[str]) -> None:
+        delete(paths[:1])
+        raise KeyboardInterrupt  # stands for SIGKILL: nothing after this point runs
+
+    monkeypatch.setattr(FileSystems, "delete", killed_after_one)
+    with pytest.raises(KeyboardInterrupt):
+        prepare_output(str(tmp_path), overwrite=True, job="curate")
+    monkeypatch.undo()
+    assert OWNER_FILE in list_files(str(tmp_path))  # still ours: readers refuse it, --overwrite clears it
+    assert unfinished_run(str(tmp_path / "data" / "part-1.parquet")) == str(tmp_path)
+    prepare_output(str(tmp_path), overwrite=True, job="curate")
+    assert list_files(str(tmp_path)) == [OWNER_FILE]
