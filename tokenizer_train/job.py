@@ -5,6 +5,10 @@ Output folder (local or any fsspec URL):
   tokenizer.vocab       piece<TAB>score per id
   tokenizer_card.json   settings, trainer arguments, sample stats, vocabulary estimate, the validation
                         report, timings and the model's SHA-256
+
+tokenizer.model, the file every other command reads, is written last, under a temporary name renamed
+once whole: a folder holding it holds a finished run (a model cut short at a piece boundary would
+still load, with fewer pieces).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from gemmaflow.tokenizer_train.train import VocabularyEstimate, estimate_vocabul
 
 CARD_FORMAT = "gemmaflow-tokenizer-card/1"
 OUTPUT_FILES = ("tokenizer.model", "tokenizer.vocab", "tokenizer_card.json")
+PARTIAL_MODEL = "tokenizer.model.partial"
 TEXT_DIR_PREFIX = "gemmaflow-tokenizer-"
 OWNER_PID_FILE = "owner.pid"
 
@@ -137,11 +142,14 @@ def train_tokenizer(
         "seconds": {k: round(v, 3) for k, v in seconds.items()},
     }
     fs.makedirs(out_root, exist_ok=True)
-    with fs.open(f"{out_root}/tokenizer.model", "wb") as fh:
-        fh.write(model)
+    if fs.exists(f"{out_root}/tokenizer.model"):  # the replaced run's model goes before its card does
+        fs.rm(f"{out_root}/tokenizer.model")
     with fs.open(f"{out_root}/tokenizer.vocab", "w", encoding="utf-8") as fh:
         fh.write(vocab_file_text(model))
     with fs.open(f"{out_root}/tokenizer_card.json", "w", encoding="utf-8") as fh:
         json.dump(card, fh, indent=2, ensure_ascii=False)
         fh.write("\n")
+    with fs.open(f"{out_root}/{PARTIAL_MODEL}", "wb") as fh:
+        fh.write(model)
+    fs.mv(f"{out_root}/{PARTIAL_MODEL}", f"{out_root}/tokenizer.model")
     return card
