@@ -515,6 +515,14 @@ def _evaluate(job: _Job, state: TrainState, output: _Output) -> float | None:
 # --- Progress ---------------------------------------------------------------------------------
 
 
+def _logged_step(line: str) -> float:
+    """The step of a metrics.jsonl line; a line a kill cut short counts as logged after every checkpoint."""
+    try:
+        return json.loads(line).get("step", 0)
+    except json.JSONDecodeError:
+        return math.inf
+
+
 class _Output:
     """metrics.jsonl and stdout: a progress bar on a terminal, plain lines every `log_every` steps otherwise.
 
@@ -531,7 +539,7 @@ class _Output:
 
             self.bar = tqdm(total=total, initial=start, file=stream, dynamic_ncols=True, unit="step")
         if self.primary and self.path.exists():  # resuming: forget what the killed run logged past the checkpoint
-            kept = [line for line in self.path.read_text().splitlines() if json.loads(line).get("step", 0) <= start]
+            kept = [line for line in self.path.read_text().splitlines() if _logged_step(line) <= start]
             self.path.write_text("".join(line + "\n" for line in kept))
 
     def record(self, entry: dict[str, Any]) -> None:

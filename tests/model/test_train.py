@@ -107,6 +107,12 @@ def test_the_progress_lines_leave_out_mfu_when_the_peak_is_unknown(tmp_path):
     assert json.loads((tmp_path / "metrics.jsonl").read_text())["mfu"] is None
 
 
+def test_a_metrics_line_cut_short_by_a_kill_is_dropped_on_resume(tmp_path):
+    (tmp_path / "metrics.jsonl").write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.0}\n{"step": 3, "lo')
+    _Output(tmp_path, total=4, start=2, log_every=1, stream=io.StringIO())
+    assert (tmp_path / "metrics.jsonl").read_text() == '{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.0}\n'
+
+
 def template(config_path):
     """A TrainState shaped like the base run's (abstract arrays: nothing computed)."""
     config = load_train_config(config_path)
