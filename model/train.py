@@ -26,7 +26,7 @@ import dataclasses
 import functools
 import json
 import math
-import shutil
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -394,9 +394,17 @@ def _write_run_files(job: _Job) -> None:
     """train_config.json (what `--resume` checks) and the tokenizer, so the output folder is self-describing."""
     job.out_dir.mkdir(parents=True, exist_ok=True)
     if jax.process_index() == 0:
-        (job.out_dir / RUN_RECORD).write_text(json.dumps(job.run_record, indent=2) + "\n")
+        write_whole(job.out_dir / RUN_RECORD, (json.dumps(job.run_record, indent=2) + "\n").encode())
         if job.inputs.tokenizer is not None:
-            shutil.copyfile(job.inputs.tokenizer, job.out_dir / TOKENIZER_FILE)
+            write_whole(job.out_dir / TOKENIZER_FILE, job.inputs.tokenizer.read_bytes())
+
+
+def write_whole(path: Path, data: bytes) -> None:
+    """Write under a temporary name, then rename: a kill leaves the old file or the new one, never part of
+    one (`--resume` reads the run record; a cut tokenizer can still load, with fewer pieces)."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(data)
+    os.replace(partial, path)
 
 
 # --- State -------------------------------------------------------------------------------------
@@ -443,7 +451,7 @@ def _save_final_model(job: _Job, state: TrainState) -> None:
     final = state.params if state.lora is None else lora_lib.merge(state.params, state.lora, job.config.lora)
     save_model(job.out_dir / "final", job.model_config, final)
     if jax.process_index() == 0 and job.inputs.tokenizer is not None:
-        shutil.copyfile(job.inputs.tokenizer, job.out_dir / "final" / TOKENIZER_FILE)
+        write_whole(job.out_dir / "final" / TOKENIZER_FILE, job.inputs.tokenizer.read_bytes())
 
 
 # --- Steps -------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from gemmaflow.model.checkpoint import CHECKSUMS, CheckpointError, CheckpointSto
 from gemmaflow.model.gemma import init_params
 from gemmaflow.model.optim import make_optimizer
 from gemmaflow.model.shards import ShardChecksumError, ShardFormatError
-from gemmaflow.model.train import ResumeError, TrainingDiverged, _Output
+from gemmaflow.model.train import ResumeError, TrainingDiverged, _Output, write_whole
 from gemmaflow.model.train_config import load_train_config
 from tests.model.shard_fixtures import write_shards
 from tests.model.train_fixtures import losses, run, write_config
@@ -111,6 +111,22 @@ def test_a_metrics_line_cut_short_by_a_kill_is_dropped_on_resume(tmp_path):
     (tmp_path / "metrics.jsonl").write_text('{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.0}\n{"step": 3, "lo')
     _Output(tmp_path, total=4, start=2, log_every=1, stream=io.StringIO())
     assert (tmp_path / "metrics.jsonl").read_text() == '{"step": 1, "loss": 2.0}\n{"step": 2, "loss": 1.0}\n'
+
+
+def test_a_run_file_is_replaced_whole_or_not_at_all(tmp_path, monkeypatch):
+    record = tmp_path / "train_config.json"
+    record.write_text('{"fingerprint": "old"}')
+
+    def killed(*_args: object) -> None:
+        raise KeyboardInterrupt  # stands for SIGKILL just before the rename
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        write_whole(record, b'{"fingerprint": "new"}')
+    assert record.read_text() == '{"fingerprint": "old"}'  # what --resume reads is never half of either
+    monkeypatch.undo()
+    write_whole(record, b'{"fingerprint": "new"}')
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train_config.json"]
 
 
 def template(config_path):
