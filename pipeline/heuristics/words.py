@@ -6,7 +6,7 @@ Gopher paper (Rae et al., 2021) describes, so punctuation stays glued to words (
 ``en`` pipeline, no model), which is what HuggingFace datatrove's filters tokenise English with:
 punctuation, clitics ("'s") and brackets become tokens of their own. Its tokens are stripped and
 whitespace tokens dropped, as datatrove does, and its sentences come from spaCy's rule-based
-``sentencizer``. Loading spaCy costs about a second, paid once per process on first use.
+``sentencizer``. Loading spaCy costs a few seconds, paid once per process on first use.
 """
 
 from __future__ import annotations
@@ -26,10 +26,25 @@ _CACHED_TEXTS = 4
 
 @cache
 def _english() -> Language:
-    import spacy
+    """A blank English pipeline with the sentencizer; built-in components only.
 
-    nlp = spacy.blank("en")
-    nlp.add_pipe("sentencizer")
+    A new spaCy pipeline first imports every component that installed packages register as a spaCy
+    plugin; presidio's pulls in transformers and TensorFlow (20 s and more). The tokenizer and the
+    sentencizer are spaCy's own, so plugin loading is switched off while the pipeline is built.
+    """
+    import spacy
+    from spacy import util
+
+    plugins = getattr(util.registry, "_entry_point_factories", None)
+    loads_plugins = getattr(plugins, "entry_points", False)
+    if plugins is not None:
+        plugins.entry_points = False
+    try:
+        nlp = spacy.blank("en")
+        nlp.add_pipe("sentencizer")
+    finally:
+        if plugins is not None:
+            plugins.entry_points = loads_plugins
     return nlp
 
 
