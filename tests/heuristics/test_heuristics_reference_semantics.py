@@ -27,13 +27,14 @@ from gemmaflow.pipeline.heuristics.words import spacy_sentence_count, words
 
 STRICT = load_curate_config(Path(__file__).parents[2] / "configs" / "curate-web-strict.yaml").heuristics
 NEVER = 1e9
+_SEGMENT_LIMITS = (
+    "max_dup_line_fraction",
+    "max_dup_para_fraction",
+    "max_dup_line_char_fraction",
+    "max_dup_para_char_fraction",
+)
 LOOSE_REPETITION = GopherRepetitionConfig(
-    max_dup_line_fraction=NEVER,
-    max_dup_para_fraction=NEVER,
-    max_dup_line_char_fraction=NEVER,
-    max_dup_para_char_fraction=NEVER,
-    top_ngram_max_fractions=(NEVER,) * 3,
-    dup_ngram_max_fractions=(NEVER,) * 6,
+    top_ngram_max_fractions=(NEVER,) * 3, dup_ngram_max_fractions=(NEVER,) * 6, **dict.fromkeys(_SEGMENT_LIMITS, NEVER)
 )
 LOOSE_QUALITY = GopherQualityConfig(
     min_words=0,
