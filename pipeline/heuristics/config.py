@@ -222,14 +222,14 @@ class C4Config:
     cookie banner or navigation page, not an article with a footer). Dev: cookie/legal and navigation
     junk lose more than 0.3 (370 of 385; other rules drop the rest), no good page more than 0.28."""
     min_sentences: int = 0
-    """C4 rule: drop pages with fewer than 3 sentences (counted after line removal). DEFAULT 0 (off):
-    on dev, 3 would drop 230 more good pages (tables, ABI listings, option lists; 2.4%) for 18 more
+    """C4 rule: drop pages with fewer than 5 sentences (TFDS ``c4_utils``; counted after line removal).
+    DEFAULT 0 (off): on dev, 3 would drop 230 more good pages (tables, ABI listings, option lists; 2.4%) for 18 more
     junk pages (0.8%); even 1 would drop 105 good pages for 3 junk pages."""
     remove_unterminated_lines: bool = False
     """C4 rule: remove lines not ending in terminal punctuation. DEFAULT OFF: it deletes headings,
     code, tables and option lists from technical text."""
     min_words_per_line: int = 0
-    """C4 rule: remove lines with fewer words (C4: 5, datatrove: 3). DEFAULT 0 (off) for the same
+    """C4 rule: remove lines with fewer words (TFDS ``c4_utils`` and datatrove: 3). DEFAULT 0 (off) for the same
     reason as ``remove_unterminated_lines``."""
     line_pass: str = "page_then_lines"
     """"page_then_lines": the page rules (lorem ipsum, curly bracket, word length) judge the whole
