@@ -23,6 +23,7 @@ import argparse
 import difflib
 import json
 import random
+import re
 import resource
 import subprocess
 import sys
@@ -92,6 +93,24 @@ def run_naive(docs: list[dict]) -> tuple[list[str], float, dict[str, Any]]:
     return outputs, time.process_time() - t0, {"load_cpu_s": round(load_s, 2), "ner_model": NER_MODEL}
 
 
+# How a labelled secret is written, read off the start of its line: the forms secrets take in
+# shells, .env files, configuration formats and prose. First match wins.
+SECRET_FORMS = (
+    ("shell export", re.compile(r"\bexport\s+[\w.-]+=[\"']?$")),
+    ("shell/.env NAME=value", re.compile(r"(?:^|\s)(?:set\s+|ENV\s+)?[\w.-]+=[\"']?$")),
+    ("JSON \"name\": \"value\"", re.compile(r"\"[\w.-]+\"\s*:\s*\"$")),
+    ("YAML name: value", re.compile(r"^\s*(?:-\s*)?[\"']?[\w.-]+[\"']?:\s*[\"']?$")),
+    ("INI/TOML/code name = value", re.compile(r"[\w.-]+[\"']?\s*(?:=|:=|=>)\s*[\"'(]?$")),
+    ("command-line flag", re.compile(r"--[\w.-]+[= ]$")),
+)
+
+
+def secret_form(text: str, start: int) -> str:
+    """The form of the secret starting at `start` (see SECRET_FORMS), or "prose/other"."""
+    prefix = text[text.rfind("\n", 0, start) + 1 : start]
+    return next((name for name, pattern in SECRET_FORMS if pattern.search(prefix)), "prose/other")
+
+
 def changed_chars(before: str, after: str) -> int:
     """Characters of `before` that were replaced or deleted (lines first, then characters within them)."""
     if before == after:
@@ -111,9 +130,15 @@ def score(docs: list[dict], outputs: list[str], truth: dict[str, dict]) -> dict[
     left: Counter = Counter()
     total: Counter = Counter()
     person: dict[str, Counter] = {"left": Counter(), "total": Counter()}
+    forms: dict[str, Counter] = {"left": Counter(), "total": Counter()}
     decoys = decoys_altered = code_chars = code_changed = 0
     for doc, out in zip(docs, outputs, strict=True):
         t = truth[doc["id"]]
+        for p in t["pii"]:
+            if p["type"] == "api_key":
+                form = secret_form(doc["text"], p["start"])
+                forms["total"][form] += 1
+                forms["left"][form] += p["value"] in out
         labelled = Counter((p["type"], p["value"]) for p in t["pii"])
         by_value = Counter(p["value"] for p in t["pii"])
         for (kind, value), n in labelled.items():
@@ -136,6 +161,9 @@ def score(docs: list[dict], outputs: list[str], truth: dict[str, dict]) -> dict[
         "n": {k: total[k] for k in TYPES if total[k]},
         "person_recall_by_domain": {
             d: round(1 - person["left"][d] / n, 4) for d, n in sorted(person["total"].items()) if n
+        },
+        "secret_recall_by_form": {
+            f: {"recall": round(1 - forms["left"][f] / n, 4), "n": n} for f, n in sorted(forms["total"].items())
         },
         "decoys_altered": round(decoys_altered / max(1, decoys), 4),
         "decoys": decoys,

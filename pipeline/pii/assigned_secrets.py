@@ -21,33 +21,42 @@ from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from gemmaflow.pipeline.pii import entities as E
 
-# A secret word somewhere in the setting's name (camelCase, snake_case, kebab-case or dotted).
+# The secret words a setting's name may hold, case-insensitive (the pre-screen's trigger too).
 SECRET_WORD = (
-    r"(?:passw(?:or)?d|passphrase|pwd|secret|token|api[_.-]?key|access[_.-]?key|private[_.-]?key|auth[_.-]?key"
-    r"|credentials?|signing[_.-]?key|encryption[_.-]?key|master[_.-]?key|session[_.-]?key)"
+    r"(?i:passw(?:or)?d|passphrase|pwd|secret|token|api[_.-]?key|access[_.-]?key|private[_.-]?key|auth[_.-]?key"
+    r"|signing[_.-]?key|encryption[_.-]?key|master[_.-]?key|session[_.-]?key)"
 )
+# The word must be a whole part of the name: snake_case, kebab-case, dotted, camelCase (`apiToken`) or
+# glued in capitals (`PGPASSWORD`), so `tokenize`, `textoken` and `détokenise` are no secret names.
+_WORD_START = r"(?:(?<![\p{L}\p{N}])|(?<=[\p{Ll}\p{N}])(?=\p{Lu})|(?<=\p{Lu})(?=\p{Lu}))"
+_WORD_END = r"(?:(?![\p{L}])|(?<=\p{Ll})(?=\p{Lu}))"
+_NAME = rf"(?:[A-Za-z_][\w.-]*?)?{_WORD_START}{SECRET_WORD}{_WORD_END}[\w.-]*"
 # Names ending in one of these point at a secret or describe it; the value is not the secret itself.
 _NOT_A_SECRET_SUFFIX = regex.compile(
     r"(?i)[_.-](?:file|path|dir|url|uri|endpoint|env|name|type|id|length|len|size|count|min|max|prompt|field"
-    r"|header|regex|pattern|label|policy|expiry|expires|ttl|timeout|ref|source|hint|format|mode|enabled)$"
+    r"|header|regex|pattern|label|policy|expiry|expires|ttl|timeout|ref|source|hint|format|mode|enabled|maps?)$"
 )
-_NAME = rf"(?:[A-Za-z_][\w.-]*?)?{SECRET_WORD}[\w.-]*"
-_DOUBLE, _SINGLE, _BARE = r'"(?P<v>[^"\\\n]{6,200})"', r"'(?P<v>[^'\\\n]{6,200})'", r"(?P<v>[^\s'\"]{5,199}[^\s'\",;])"
-_VALUE = rf"(?:{_DOUBLE}|{_SINGLE}|{_BARE})"
+_QUOTED = r"""(?:"(?P<v>[^"\\\n]{6,200})"|'(?P<v>[^'\\\n]{6,200})')"""
+_BARE = r"""(?P<v>[^\s'"]{5,199}[^\s'",;])"""
+_LINE_END = r"(?=[ \t]*(?:[#;].*)?$)"  # nothing but a comment after the value
+_NAME_START = r"(?<![\p{L}\p{N}_.\\-])"  # not inside a longer name, not a LaTeX macro
 
 _ASSIGNED = regex.compile(
-    rf"""(?ix)
+    rf"""(?x)
     (?:
-        # shell, .env, INI, TOML, YAML and code: NAME=..., export NAME=..., name: ..., "name": ...
-        (?<![\w.-])(?P<q>["']?)(?P<n>{_NAME})(?P=q)[ \t]*(?::|=|:=)[ \t]*
+        # JSON, YAML and dict keys in quotes: "api_key": "...", 'password' => '...'
+        (?P<q>["'])(?P<n>{_NAME})(?P=q)[ \t]*(?::|=>|=)[ \t]*(?:{_QUOTED}|{_BARE})
+      | # shell and .env, no spaces: NAME=..., export NAME=..., set NAME=..., NAME=... command
+        {_NAME_START}(?P<n>{_NAME})=(?:{_QUOTED}|{_BARE})
+      | # INI, TOML, YAML and code, with spaces: name = ..., name: ... (a bare value must end the line)
+        {_NAME_START}(?P<n>{_NAME})[ \t]*(?:=|:=|:)[ \t]+(?:{_QUOTED}|{_BARE}{_LINE_END})
       | # Dockerfile's older form: ENV NAME value
-        ^[ \t]*ENV[ \t]+(?P<n>{_NAME})[ \t]+
+        ^[ \t]*ENV[ \t]+(?P<n>{_NAME})[ \t]+(?:{_QUOTED}|{_BARE})
       | # command-line flags: --password=..., --api-token ...
-        (?<![\w-])--(?P<n>{_NAME})(?:=|[ \t]+)
+        (?<![\w-])--(?P<n>{_NAME})(?:=|[ \t]+)(?:{_QUOTED}|{_BARE})
       | # environment lists: `- name: API_TOKEN` with `value: ...` on the next line
-        \bname:[ \t]*(?P<q2>["']?)(?P<n>{_NAME})(?P=q2)[ \t]*\r?\n[ \t]*(?:-[ \t]*)?value:[ \t]*
+        \bname:[ \t]*(?P<q2>["']?)(?P<n>{_NAME})(?P=q2)[ \t]*\r?\n[ \t]*(?:-[ \t]*)?value:[ \t]*(?:{_QUOTED}|{_BARE})
     )
-    {_VALUE}
     """,
     regex.MULTILINE,
 )
@@ -56,11 +65,13 @@ _REFERENCE = regex.compile(
     r"""(?x)
     ^[$%&*!@]             # $VAR, ${VAR}, %VAR%, YAML anchors/aliases/tags, @decorators
   | [()\[\]{}<>]          # code expressions, templates, <placeholders>
-  | ://                   # URLs
+  | ://|^\w+:/            # URLs, hash:/etc/postfix/...
   | ^(?:~|\.{1,2})?/      # paths
   | ^(?:[A-Za-z_]\w*\.)+[A-Za-z_]\w*$   # dotted names: settings.SECRET_KEY, os.environ
   | ^[A-Z][A-Z0-9_]*_[A-Z0-9_]*$        # UPPER_CASE constants
+  | ^[a-z][a-z0-9]*(?:_[a-z0-9]+)+$     # snake_case names: next_token2
   | ^(.)\1*$              # one character repeated: ********, xxxxxxxx
+  | ^[-+]?(?:0[xX][0-9a-fA-F]+|\d[\d_.,]*)[a-zA-Z]{0,3}$   # numbers: 0x10100, 1_000_000, 30s
     """
 )
 

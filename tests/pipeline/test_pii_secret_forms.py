@@ -52,6 +52,16 @@ NOT_SECRETS = (
     "api_key = os.environ['API_KEY']\n"
     "  password: !vault |\n"
     "The password must be at least 12 characters long.\n"
+    # Shapes seen in real documentation and code: tokenizer options, LaTeX macros, C++ scopes,
+    # /etc/passwd field lists, postfix maps, numeric constants, doc comments, ternaries.
+    "CREATE VIRTUAL TABLE t1 USING fts5(x, tokenize = 'porter ascii');\n"
+    "\\let\\textoken=\\command\n"
+    "  bool parseToken(AsmToken::TokenKind T);  // AsmToken::Identifier\n"
+    "           name:passwd:uid:gid:gecos:dir:shell\n"
+    "smtp_sasl_password_maps = hash:/etc/postfix/sasl_passwd\n"
+    "    U_UNEXPECTED_TOKEN=0x10100,\n"
+    " * @GNUTLS_BAG_SECRET: PKCS-12 bag with secret PKCS-9 keys.\n"
+    "    next = ready ? token : fallback_token2;\n"
 )
 
 
