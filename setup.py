@@ -29,6 +29,9 @@ def gemmaflow_packages() -> tuple[list[str], dict[str, str]]:
 
 
 PACKAGES, PACKAGE_DIR = gemmaflow_packages()
+# `--runner dask` (pipeline/jobs/dask_runner.py): Beam's Dask runner needs dask >= 2024.4.2; dask
+# versions by date and distributed pins the dask of its own date, so the bound is the next year's.
+DASK = ["dask[bag]>=2024.4.2,<2027", "distributed>=2024.4.2,<2027"]
 
 setup(
     name="gemmaflow",
@@ -97,10 +100,12 @@ setup(
             "transformers>=4.57,<4.58",
             "tokenizers>=0.22,<0.23",
             "trafilatura>=2.0,<3",
+            *DASK,
         ],
         # The other main-text extractor (crawl.extractor: trafilatura), as datatrove uses it.
         "trafilatura": ["trafilatura>=2.0,<3"],
         "gcp": ["apache-beam[gcp]>=2.60,<3"],
+        "dask": DASK,
     },
     entry_points={"console_scripts": ["gemmaflow=gemmaflow.cli:main"]},
     classifiers=["Programming Language :: Python :: 3.11"],

@@ -11,7 +11,9 @@ driver by one of two roads, and one display shows them:
   returns. For it, the job helper hands each counting step a local folder before the run; each
   step instance writes a snapshot of its totals there about once a second (a daemon thread, so the
   per-document path pays nothing), and a monitor thread in the driver sums the snapshots. The same
-  works for the DirectRunner's multi-process mode, whose workers run on this machine.
+  works for the DirectRunner's multi-process mode, whose workers run on this machine, and for the
+  Dask runner (which reports no metrics) when its workers do; workers elsewhere cannot write there
+  and show nothing until the run ends.
 
 On a terminal the table is redrawn in place; otherwise (logs, CI) one plain line is printed every
 `log_every` seconds. Progress goes to stderr, so stdout keeps only the job's own output.
@@ -40,8 +42,8 @@ from gemmaflow.pipeline.stats import StageCounts
 
 METRICS_NAMESPACE_PREFIX = "gemmaflow."
 SNAPSHOT_SECONDS = 1.0
-# Runners that execute the job in this process (or in worker processes on this machine).
-LOCAL_RUNNERS = ("DirectRunner", "SwitchingDirectRunner", "FnApiRunner", "BundleBasedDirectRunner")
+# Runners that execute the job in this process or in worker processes that may be on this machine.
+LOCAL_RUNNERS = ("DirectRunner", "SwitchingDirectRunner", "FnApiRunner", "BundleBasedDirectRunner", "DaskRunner")
 
 
 @dataclass

@@ -21,20 +21,11 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from gemmaflow.core.configio import fingerprint, to_dict
+from gemmaflow.pipeline.jobs.runners import runner_for, runner_name
 from gemmaflow.pipeline.progress import LOCAL_RUNNERS, ProgressMonitor
 from gemmaflow.pipeline.records import PIPELINE_VERSION
 from gemmaflow.pipeline.run_output import STATS_FILE, prepare_output, read_counts, write_completion_marker
 from gemmaflow.pipeline.stats import StageCounts, dumps, ordered_stages, render_table, stats_document
-
-DEFAULT_RUNNER = "DirectRunner"
-
-
-def runner_name(options: PipelineOptions) -> str:
-    """The runner's name as given (`--runner`), DirectRunner when none is."""
-    runner = options.get_all_options().get("runner")
-    if runner is None:
-        return DEFAULT_RUNNER
-    return runner if isinstance(runner, str) else type(runner).__name__
 
 
 @dataclass(frozen=True)
@@ -91,17 +82,17 @@ def run_beam_job(job: BeamJob, build: Build, finalise: Finalise | None = None) -
     prepare_output(job.output, job.overwrite, job.name)
     options = PipelineOptions(list(job.beam_args))
     runner = runner_name(options)
-    pipeline = beam.Pipeline(options=options)
+    pipeline = beam.Pipeline(runner=runner_for(options), options=options)
     chain = tuple(build(pipeline))
     monitor = ProgressMonitor(job.name, chain, enabled=job.progress)
     started = time.time()
     if runner in LOCAL_RUNNERS:
         with monitor.watching_local_steps(pipeline):
-            result = pipeline.run()
+            pipeline.run().wait_until_finish()
     else:
         result = pipeline.run()
-    monitor.follow(result)
-    result.wait_until_finish()
+        monitor.follow(result)
+        result.wait_until_finish()
     seconds = time.time() - started
 
     stages = {**{name: StageCounts(name) for name in chain}, **read_counts(job.output)}
