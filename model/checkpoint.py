@@ -151,6 +151,8 @@ class CheckpointStore:
             log.warning("checkpoint %s is damaged: %s; trying the previous one", folder, problem)
             if jax.process_index() == 0:
                 folder.rename(_free_name(folder.with_name(f"corrupt_{step}")))
+            # Every process must see the step gone before Orbax lists the steps again, or they disagree on them.
+            ocp.multihost.sync_global_processes(f"gemmaflow_set_aside_{step}")
             self._manager = self._open()
         return None
 
@@ -174,9 +176,9 @@ class CheckpointStore:
 
     def restore_params(self, step: int) -> tuple[Params, Params | None]:
         """Parameters (and LoRA adapters, if the run had them) of one checkpoint, without the optimiser."""
-        items = {"params": ocp.args.StandardRestore()}
+        items = {"params": _restore_anywhere()}
         if (self.directory / str(step) / "lora").is_dir():
-            items["lora"] = ocp.args.StandardRestore()
+            items["lora"] = _restore_anywhere()
         restored = self._manager.restore(step, args=ocp.args.Composite(**items))
         return restored["params"], restored.get("lora")
 
@@ -203,6 +205,12 @@ def save_model(path: str | Path, config: GemmaConfig, params: Params) -> None:
 def load_model(path: str | Path) -> tuple[GemmaConfig, Params]:
     path = Path(path).absolute()
     config = config_from_dict(json.loads((path / MODEL_CONFIG).read_text()))
-    with ocp.StandardCheckpointer() as checkpointer:
-        params = checkpointer.restore(path / "params")
+    with ocp.Checkpointer(ocp.StandardCheckpointHandler()) as checkpointer:
+        params = checkpointer.restore(path / "params", args=_restore_anywhere())
     return config, params
+
+
+def _restore_anywhere() -> ocp.args.StandardRestore:
+    """Arrays laid out as saved where this process has those devices, else whole on its first device: weights
+    trained over other devices or processes (FSDP, `--distributed`) still load into one process."""
+    return ocp.args.StandardRestore(fallback_sharding=jax.sharding.SingleDeviceSharding(jax.local_devices()[0]))

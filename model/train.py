@@ -8,8 +8,9 @@ batch), clip, AdamW. Everything after reading runs inside one jitted function.
 Sharding: a `jax.sharding.Mesh` with axes `data` and `fsdp`. Batches are split over both (every
 device sees different rows); each parameter (and its AdamW moments) is split over `fsdp` along its
 largest divisible axis, so a model's memory divides by the FSDP width while XLA gathers weights
-for the matmuls. With several hosts, call `jax.distributed.initialize()` first; each host then
-reads only its rows of each batch.
+for the matmuls. With several processes (`gemmaflow train --distributed` calls
+`jax.distributed.initialize()` first) each reads only its rows of each batch, every process writes
+its part of each checkpoint and process 0 alone writes the files beside them.
 
 Exactness: a step's inputs are the restored params, optimiser state and the step number, so a run
 killed after checkpoint k and resumed computes bit-for-bit the steps an uninterrupted run would

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -23,6 +24,30 @@ def _overrides(pairs: list[str]) -> dict[str, object]:
     return overrides
 
 
+def _join_processes(args: argparse.Namespace) -> None:
+    """`jax.distributed.initialize` with what the flags or JAX_* variables give; what neither gives is left to
+    JAX's cluster detection (TPU pods, SLURM, Open MPI). JAX reads JAX_COORDINATOR_ADDRESS itself but not the
+    process count and id, hence the variables here. CPU processes then reduce over Gloo (JAX's default)."""
+    import jax
+
+    try:
+        jax.distributed.initialize(coordinator_address=args.coordinator,
+                                   num_processes=_flag_or_env(args.num_processes, "JAX_NUM_PROCESSES"),
+                                   process_id=_flag_or_env(args.process_id, "JAX_PROCESS_ID"),
+                                   heartbeat_timeout_seconds=args.peer_timeout)
+    except ValueError as exc:  # what is missing or out of range, e.g. "Number of processes must be defined."
+        raise UserError(f"--distributed: {exc}") from exc
+
+
+def _flag_or_env(value: int | None, variable: str) -> int | None:
+    if value is not None or not os.environ.get(variable):
+        return value
+    try:
+        return int(os.environ[variable])
+    except ValueError:
+        raise UserError(f"{variable} must be an integer, got {os.environ[variable]!r}") from None
+
+
 def run(args: argparse.Namespace, _extra: list[str]) -> int:
     from gemmaflow.model.checkpoint import CheckpointError
     from gemmaflow.model.shards import ShardFormatError
@@ -31,9 +56,9 @@ def run(args: argparse.Namespace, _extra: list[str]) -> int:
 
     config = load_train_config(args.config, _overrides(args.set or []))
     if args.distributed:
-        import jax
-
-        jax.distributed.initialize()  # coordinator, process count and id from the cluster's environment
+        _join_processes(args)
+    elif args.coordinator or args.num_processes is not None or args.process_id is not None:
+        raise UserError("--coordinator, --num-processes and --process-id need --distributed")
     if not Path(args.shards, "manifest.json").is_file():
         raise UserError(f"{args.shards} has no manifest.json: not a shard folder (see docs/shard-format.md)")
     try:
@@ -72,7 +97,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="continue from the newest whole checkpoint in --out (exactly, bit for bit)")
     parser.add_argument("--distributed", action="store_true",
                         help="multi-host: call jax.distributed.initialize() first (TPU pods need no more; "
-                             "elsewhere set JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES, JAX_PROCESS_ID)")
+                             "elsewhere give the next three flags or their environment variables)")
+    parser.add_argument("--coordinator", metavar="HOST:PORT",
+                        help="with --distributed: process 0's address and a free port "
+                             "(default: $JAX_COORDINATOR_ADDRESS)")
+    parser.add_argument("--num-processes", type=int, metavar="N",
+                        help="with --distributed: how many processes train together (default: $JAX_NUM_PROCESSES)")
+    parser.add_argument("--process-id", type=int, metavar="I",
+                        help="with --distributed: this process, 0 to N-1 (default: $JAX_PROCESS_ID)")
+    parser.add_argument("--peer-timeout", type=int, default=100, metavar="SECONDS",
+                        help="with --distributed: a process silent this long counts as dead and every other one "
+                             "stops (default: 100)")
     parser.add_argument("--set", action="append", metavar="KEY=VALUE",
                         help="override a config key, e.g. --set steps=50 --set optimizer.learning_rate=1e-3")
     parser.set_defaults(handler=run)

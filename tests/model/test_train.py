@@ -6,7 +6,6 @@ import shutil
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -22,19 +21,7 @@ from gemmaflow.model.shards import ShardChecksumError, ShardFormatError
 from gemmaflow.model.train import ResumeError, TrainingDiverged, _Output, write_whole
 from gemmaflow.model.train_config import load_train_config
 from tests.model.shard_fixtures import write_shards
-from tests.model.train_fixtures import losses, run, write_config
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def environment(cache: Path | None = None, **extra: str) -> dict[str, str]:
-    """The child's environment; with `cache`, children share compiled programs (a cache hit runs the
-    very executable a fresh compile would produce, so results stay bit-for-bit comparable)."""
-    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO), **extra}
-    if cache is not None:
-        env.update(JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-                   JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
-    return env
+from tests.model.train_fixtures import REPO, environment, losses, run, write_config
 
 
 @pytest.fixture(scope="module")

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 
 import yaml
 
 from gemmaflow.model.train import TrainResult, train
 from gemmaflow.model.train_config import load_train_config
+
+REPO = Path(__file__).resolve().parents[2]
 
 # Tiny: one compile of a 1-layer model on 32-token rows; 2 micro-batches exercise accumulation, and
 # each micro-batch (4 rows) splits over 4 devices.
@@ -41,3 +44,13 @@ def run(shards: Path, config_path: Path, out: Path, resume: bool = False) -> Tra
 def losses(out: Path) -> dict[int, float]:
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     return {entry["step"]: entry["loss"] for entry in lines if "loss" in entry}
+
+
+def environment(cache: Path | None = None, **extra: str) -> dict[str, str]:
+    """A child trainer's environment; with `cache`, children share compiled programs (a cache hit runs the
+    very executable a fresh compile would produce, so results stay bit-for-bit comparable)."""
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "PYTHONPATH": str(REPO), **extra}
+    if cache is not None:
+        env.update(JAX_COMPILATION_CACHE_DIR=str(cache), JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+                   JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+    return env
