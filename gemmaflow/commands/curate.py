@@ -62,6 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
               gemmaflow curate --input 'crawl/*.warc.gz' --output curated/  # WARC; *.warc.wet.gz reads WET
               gemmaflow curate --input 'raw/*.jsonl.zst' --output curated/ \\
                   --direct_running_mode multi_processing --direct_num_workers 2
+              gemmaflow curate --input 'raw/*.jsonl.zst' --output curated/ --runner dask --dask-workers 4
               gemmaflow curate --input 'gs://bucket/raw/*.jsonl.zst' --output gs://bucket/curated \\
                   --runner DataflowRunner --project P --region us-central1 \\
                   --temp_location gs://bucket/tmp --setup_file ./setup.py

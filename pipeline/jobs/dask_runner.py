@@ -12,19 +12,21 @@ dask.bag operation. Three of its translations break any job with more than one o
   keys differ from the main graph's, so what feeds it may run again (a file sink's writes, for its
   finalize step).
 
-This runner keeps Beam's translations of Create, GroupByKey and Flatten and replaces the rest:
-a ParDo's bag holds (tag, value) pairs and each PCollection selects its tag; side inputs are
-dependencies of the consuming tasks in the same graph (computed once); every leaf is computed, in
-one graph; Reshuffle spreads its input over the workers' threads. Only global windows are supported,
-which is all a batch job here uses.
+This runner keeps Beam's translation of GroupByKey and replaces the rest: a ParDo's bag holds
+(tag, value) pairs and each PCollection selects its tag; side inputs are dependencies of the
+consuming tasks in the same graph (computed once); every leaf is computed, in one graph; Create and
+Reshuffle spread their elements over the workers' threads, and Flatten keeps the partition count of
+its largest input. Only global windows are supported, which is all a batch job here uses.
 
 A DoFn instance is unpickled and set up once per worker thread and step, as Beam's own runners
-reuse instances across bundles, so models load once per worker, not once per partition.
+reuse instances across bundles, so models load once per worker, not once per partition; like
+theirs, teardown is best effort: here it is not called.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import threading
 import uuid
@@ -149,7 +151,7 @@ class _Translator(PipelineVisitor):
         transform = applied.transform
         inputs = [self.bag_of(pcoll) for pcoll in applied.main_inputs.values() if isinstance(pcoll, PCollection)]
         if isinstance(transform, overrides._Create):
-            bag = evaluator.Create(applied, bag_kwargs=self.bag_kwargs).apply(None)
+            bag = self._create(transform.values)
         elif isinstance(transform, overrides._GroupByKeyOnly):
             bag = evaluator.GroupByKey(applied).apply(inputs[0])
         elif isinstance(transform, overrides._Flatten):
@@ -164,6 +166,13 @@ class _Translator(PipelineVisitor):
         else:
             raise NotImplementedError(f"the Dask runner cannot run {type(transform).__name__} ({applied.full_label})")
         self.bags[applied] = bag
+
+    def _create(self, values: Sequence[Any]) -> db.Bag:
+        """The values spread over the workers (one input file per element: the reads run in parallel)."""
+        if self.bag_kwargs.get("npartitions"):
+            return db.from_sequence(values, npartitions=self.bag_kwargs["npartitions"])
+        size = self.bag_kwargs.get("partition_size") or max(1, math.ceil(len(values) / self.spread_to))
+        return db.from_sequence(values, partition_size=size)
 
     @staticmethod
     def _flatten(inputs: list[db.Bag]) -> db.Bag:

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -28,6 +29,7 @@ from gemmaflow.pipeline.jobs.runners import runner_name
 from gemmaflow.pipeline.jobs.sft import run_sft
 from gemmaflow.pipeline.pack_config import PackingConfig, SftConfig
 from gemmaflow.pipeline.records import CURATED_SCHEMA
+from gemmaflow.pipeline.run_output import COMPLETE_FILE
 from tests.conftest import DATA, write_jsonl
 from tests.pipeline.test_beam_job import NumbersConfig, build_numbers
 from tests.pipeline.test_pack_pipeline import config as pack_config
@@ -148,6 +150,26 @@ def test_dask_workers_starts_a_local_cluster_when_no_address_is_given(tmp_path):
     result = run_beam_job(job, build_numbers(out, 10))
     assert result.stats["accounting"] == {"records_read": 10, "kept": 5, "dropped": 5, "dead_lettered": 0}
     assert result.stats["run"]["runner"] == "DaskRunner"
+
+
+class _FailOnThreeDoFn(beam.DoFn):
+    def process(self, n: int) -> Iterator[int]:
+        if n == 3:
+            raise ValueError("three is not allowed")
+        yield n
+
+
+@pytest.mark.slow
+def test_a_failing_step_fails_the_run_and_writes_no_marker(tmp_path, dask_args):
+    out = str(tmp_path / "out")
+
+    def build(pipeline: beam.Pipeline) -> tuple[str, ...]:
+        pipeline | "Five" >> beam.Create(range(5)) | "FailOnThree" >> beam.ParDo(_FailOnThreeDoFn())
+        return build_numbers(out, 4)(pipeline)
+
+    with pytest.raises(ValueError, match="three is not allowed"):
+        run_beam_job(BeamJob("numbers", [], out, NumbersConfig(), dask_args, echo=False, progress=False), build)
+    assert not (tmp_path / "out" / COMPLETE_FILE).exists()
 
 
 @pytest.mark.parametrize("name", ["dask", "DaskRunner", "apache_beam.runners.dask.dask_runner.DaskRunner"])
