@@ -68,7 +68,13 @@ def dropped(output: Path, stage: str) -> int:
     return next(sum(s["dropped"].values()) for s in counts(output)["stages"] if s["stage"] == stage)
 
 
+def folders(output: Path) -> list[str]:
+    """Every folder and top-level file: a sink that never ran or a temporary folder left behind shows here."""
+    return sorted(str(p.relative_to(output)) for p in output.rglob("*") if p.is_dir() or p.parent == output)
+
+
 def assert_same_run(direct: Path, dask: Path) -> None:
+    assert folders(direct) == folders(dask)
     for sink in SINKS:
         assert rows(direct / sink) == rows(dask / sink), sink
     assert counts(direct) == counts(dask)
