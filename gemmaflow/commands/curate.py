@@ -6,16 +6,19 @@ import argparse
 import dataclasses
 import sys
 import textwrap
+from typing import TYPE_CHECKING
 
 from gemmaflow.commands.common import EXIT_RUN_ERROR, UserError, add_quiet_flag, sample_path
 from gemmaflow.core.configio import to_dict
 
+if TYPE_CHECKING:
+    from gemmaflow.pipeline.config import CurateConfig
+
 
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     from gemmaflow.pipeline.config import load_curate_config
-    from gemmaflow.pipeline.jobs.beam_job import UnusableRunError
-    from gemmaflow.pipeline.jobs.curate import curate_chain, run_curate
-    from gemmaflow.pipeline.registry import CURATE, REGISTRY
+    from gemmaflow.pipeline.jobs.beam_job import PipelineOptionsError, UnusableRunError
+    from gemmaflow.pipeline.jobs.curate import run_curate
     from gemmaflow.pipeline.run_output import OutputExistsError
     from gemmaflow.pipeline.stages.read import InputNotFoundError
     from gemmaflow.pipeline.stats import AccountingError
@@ -27,17 +30,12 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
             config, decontamination=dataclasses.replace(config.decontamination, benchmarks=benchmarks)
         )
     inputs = args.input or [sample_path("raw.jsonl.gz")]
-    if args.dry_run:
-        import yaml
-
-        REGISTRY.validate(CURATE, config)
-        print("stages: " + " -> ".join(curate_chain(config, paths=inputs)))
-        print(f"inputs: {inputs}\noutput: {args.output}\nbeam options: {beam_args}")
-        print(yaml.safe_dump(to_dict(config), sort_keys=False), end="")
-        return 0
     try:
+        if args.dry_run:
+            dry_run(inputs, args.output, config, beam_args)
+            return 0
         run_curate(inputs, args.output, config, beam_args, overwrite=args.overwrite, progress=not args.quiet)
-    except (InputNotFoundError, OutputExistsError) as exc:
+    except (InputNotFoundError, OutputExistsError, PipelineOptionsError) as exc:
         raise UserError(str(exc)) from exc
     except AccountingError as exc:
         print(f"gemmaflow curate: accounting check failed: {exc}", file=sys.stderr)
@@ -46,6 +44,24 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
         print(f"gemmaflow curate: nothing usable: {exc}", file=sys.stderr)
         return EXIT_RUN_ERROR
     return 0
+
+
+def dry_run(inputs: list[str], output: str, config: CurateConfig, beam_args: list[str]) -> None:
+    """Build the run's Beam graph with its pipeline options and translate it to Beam's portable proto,
+    which pickles every step, then print it and the resolved config: what fails here (a bad option, a
+    glob matching nothing, a step that cannot be serialised) would fail the run. Nothing is submitted,
+    read from the inputs or written."""
+    import yaml
+
+    from gemmaflow.pipeline.jobs.curate import plan_curate
+    from gemmaflow.pipeline.jobs.runners import runner_name
+
+    pipeline, chain = plan_curate(inputs, output, config, beam_args)
+    transforms = len(pipeline.to_runner_api().components.transforms)
+    print("stages: " + " -> ".join(chain))
+    print(f"inputs: {inputs}\noutput: {output}\nbeam options: {beam_args}")
+    print(f"graph: {transforms} transforms built for {runner_name(pipeline.options)}, not run")
+    print(yaml.safe_dump(to_dict(config), sort_keys=False), end="")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -81,6 +97,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="benchmark JSONL files to decontaminate against; repeatable, added to decontamination.benchmarks",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace the files of an earlier run in --output")
-    parser.add_argument("--dry-run", action="store_true", help="print the stage graph and resolved config, run nothing")
+    parser.add_argument(
+        "--dry-run", action="store_true",
+        help="build the Beam graph with the given pipeline options and print it with the resolved config; "
+        "submit, read and write nothing",
+    )  # fmt: skip
     add_quiet_flag(parser)
     parser.set_defaults(handler=run, accepts_beam_args=True)

@@ -44,6 +44,10 @@ class BeamJob:
     max_dead_letter_fraction: float = 1.0  # see ReadConfig; past it the run fails (UnusableRunError)
 
 
+class PipelineOptionsError(ValueError):
+    """Beam refused the job's pipeline options (a missing --project, a temp_location that is not gs://)."""
+
+
 class UnusableRunError(RuntimeError):
     """The run finished but produced nothing usable: it read no record, every record was
     dead-lettered, or more than the allowed share was. stats.json is written; the marker is not."""
@@ -73,6 +77,20 @@ Build = Callable[[beam.Pipeline], Sequence[str]]  # adds the graph; returns the 
 Finalise = Callable[[JobResult], Any]  # the job's own files, after stats.json, before the marker
 
 
+def build_graph(beam_args: Sequence[str], build: Build) -> tuple[beam.Pipeline, tuple[str, ...]]:
+    """The pipeline a run with `beam_args` would execute, built and not run, and its accounting chain.
+
+    Building is where Beam checks the runner's options (Dataflow's project, region and gs://
+    temp_location among them), so a dry run through here fails on what the real run would.
+    """
+    options = PipelineOptions(list(beam_args))
+    try:
+        pipeline = beam.Pipeline(runner=runner_for(options), options=options)
+    except ValueError as exc:  # Beam's option checks, one multi-line message naming each bad option
+        raise PipelineOptionsError(" ".join(str(exc).split())) from exc
+    return pipeline, tuple(build(pipeline))
+
+
 def run_beam_job(job: BeamJob, build: Build, finalise: Finalise | None = None) -> JobResult:
     """Run `build`'s graph to completion and write stats.json and the completion marker.
 
@@ -80,10 +98,8 @@ def run_beam_job(job: BeamJob, build: Build, finalise: Finalise | None = None) -
     run produced nothing usable; the marker is then not written.
     """
     prepare_output(job.output, job.overwrite, job.name)
-    options = PipelineOptions(list(job.beam_args))
-    runner = runner_name(options)
-    pipeline = beam.Pipeline(runner=runner_for(options), options=options)
-    chain = tuple(build(pipeline))
+    pipeline, chain = build_graph(job.beam_args, build)
+    runner = runner_name(pipeline.options)
     monitor = ProgressMonitor(job.name, chain, enabled=job.progress)
     started = time.time()
     if runner in LOCAL_RUNNERS:

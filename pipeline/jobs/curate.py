@@ -17,7 +17,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from gemmaflow.core.configio import ConfigError, fingerprint
 from gemmaflow.pipeline.config import CurateConfig
-from gemmaflow.pipeline.jobs.beam_job import BeamJob, run_beam_job
+from gemmaflow.pipeline.jobs.beam_job import BeamJob, build_graph, run_beam_job
 from gemmaflow.pipeline.records import CURATED_SCHEMA, DEAD_LETTER_SCHEMA, REJECTED_SCHEMA
 from gemmaflow.pipeline.registry import CURATE, REGISTRY, StageRegistry, apply_chain, chain_names
 from gemmaflow.pipeline.run_output import write_counts
@@ -70,6 +70,28 @@ def build_curate(
     return curate_chain(config, registry, paths)
 
 
+def checked_inputs(inputs: list[str], config: CurateConfig, registry: StageRegistry = REGISTRY) -> list[str]:
+    """The files `inputs` match, once the config, the globs and any crawl URL lists are known good: what
+    a run checks before it reads any data."""
+    registry.validate(CURATE, config)
+    paths = match_inputs(inputs)
+    if has_crawl_input(paths, config.read.format):
+        try:
+            config.crawl.url_filter()  # every list file readable, every regex valid, before any data is read
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"crawl: {exc}") from exc
+    return paths
+
+
+def plan_curate(
+    inputs: list[str], output: str, config: CurateConfig, beam_args: list[str], registry: StageRegistry = REGISTRY
+) -> tuple[beam.Pipeline, tuple[str, ...]]:
+    """The curate pipeline, built with `beam_args` as a run would build it and not run (`--dry-run`);
+    nothing is read from the inputs or written to `output`."""
+    paths = checked_inputs(inputs, config, registry)
+    return build_graph(beam_args, lambda pipeline: build_curate(pipeline, paths, output, config, registry))
+
+
 def run_curate(
     inputs: list[str],
     output: str,
@@ -81,13 +103,7 @@ def run_curate(
     registry: StageRegistry = REGISTRY,
 ) -> dict[str, Any]:
     """Run the pipeline to completion, write stats.json and return it; raises if the counts do not add up."""
-    registry.validate(CURATE, config)
-    paths = match_inputs(inputs)
-    if has_crawl_input(paths, config.read.format):
-        try:
-            config.crawl.url_filter()  # every list file readable, every regex valid, before any data is read
-        except (OSError, ValueError) as exc:
-            raise ConfigError(f"crawl: {exc}") from exc
+    paths = checked_inputs(inputs, config, registry)
     job = BeamJob("curate", inputs, output, config, beam_args or [], overwrite, echo, progress,
                   run_info={"files": len(paths)}, max_dead_letter_fraction=config.read.max_dead_letter_fraction)
     return run_beam_job(job, lambda pipeline: build_curate(pipeline, paths, output, config, registry)).stats
