@@ -366,10 +366,24 @@ class ClassifyConfig:
 
 @dataclass(frozen=True)
 class OutputConfig:
+    """Where and how the sinks are written.
+
+    The rejected sink is for reading why documents were dropped, so by default it keeps only the
+    first `rejected_preview_chars` characters of each text (`rejected_text: full` keeps them whole):
+    the sink stays small and, with PII on, is scrubbed without a second pass over every dropped
+    document's whole text.
+    """
+
     num_shards: int = 0  # 0 lets the runner choose
     compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
     write_rejected: bool = True
+    rejected_text: Literal["preview", "full"] = "preview"
+    rejected_preview_chars: int = 2000
     row_group_size: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.rejected_preview_chars < 1:
+            raise ValueError("rejected_preview_chars must be positive")
 
 
 @dataclass(frozen=True)

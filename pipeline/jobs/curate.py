@@ -1,7 +1,7 @@
 """`gemmaflow curate`: raw documents in, curated Parquet, rejected and dead-letter sinks and stats.json out.
 
     files -> Read [-> UrlDedupe, crawl input] -> the registry's curate stages, in order -> Write (data/)
-    every stage's rejected -> [ScrubRejected, when PII is on] -> rejected/;  unreadable records -> dead_letter/
+    every stage's rejected -> PrepareRejected (preview; PII when on) -> rejected/;  unreadable records -> dead_letter/
 
 The chain comes from the stage registry (pipeline/registry.py); the run, its progress, stats.json
 and the completion marker from the job helper (pipeline/jobs/beam_job.py).
@@ -22,8 +22,8 @@ from gemmaflow.pipeline.records import CURATED_SCHEMA, DEAD_LETTER_SCHEMA, REJEC
 from gemmaflow.pipeline.registry import CURATE, REGISTRY, StageRegistry, apply_chain, chain_names
 from gemmaflow.pipeline.run_output import write_counts
 from gemmaflow.pipeline.stages.base import DEAD, KEPT, REJECTED, STATS
-from gemmaflow.pipeline.stages.pii import ScrubRejected
 from gemmaflow.pipeline.stages.read import ReadDocuments, dedupes_urls, has_crawl_input, match_inputs
+from gemmaflow.pipeline.stages.rejected import PrepareRejected
 from gemmaflow.pipeline.stages.url_dedupe import STAGE as URL_DEDUPE
 from gemmaflow.pipeline.stages.write import DATA_DIR, DEAD_LETTER_DIR, REJECTED_DIR, WriteCurated, WriteParquet
 
@@ -56,11 +56,9 @@ def build_curate(
 
     rejected = [read[REJECTED], *chain.rejected] | "GatherRejected" >> beam.Flatten()
     if config.output.write_rejected:
-        if config.pii.enabled:  # the rejected sink gets no PII either
-            scrubbed = rejected | "ScrubRejected" >> ScrubRejected(config.pii)
-            rejected = scrubbed[KEPT]
-            stats.append(scrubbed[STATS])
-        rejected | "WriteRejected" >> WriteParquet(
+        prepared = rejected | "PrepareRejected" >> PrepareRejected(config.output, config.pii)  # no PII there either
+        stats.extend([prepared[STATS]] if STATS in prepared else [])
+        prepared[KEPT] | "WriteRejected" >> WriteParquet(
             FileSystems.join(output, REJECTED_DIR, "part"), REJECTED_SCHEMA, config.output
         )
     read[DEAD] | "WriteDeadLetters" >> WriteParquet(
