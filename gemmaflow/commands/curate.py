@@ -56,7 +56,9 @@ def dry_run(inputs: list[str], output: str, config: CurateConfig, beam_args: lis
     from gemmaflow.pipeline.jobs.curate import plan_curate
     from gemmaflow.pipeline.jobs.runners import runner_name
 
-    pipeline, chain = plan_curate(inputs, output, config, beam_args)
+    # Beam's own dry-run option: with the GCP libraries installed, building for Dataflow would
+    # otherwise ask Cloud Storage about the buckets' soft-delete policies.
+    pipeline, chain = plan_curate(inputs, output, config, [*beam_args, "--dry_run=True"])
     transforms = len(pipeline.to_runner_api().components.transforms)
     print("stages: " + " -> ".join(chain))
     print(f"inputs: {inputs}\noutput: {output}\nbeam options: {beam_args}")
