@@ -69,7 +69,7 @@ def test_dataflow_translates_the_curate_graph_into_a_job_offline(tmp_path):
     from gemmaflow.pipeline.jobs.curate import plan_curate
 
     output = "gs://my-bucket/curated"
-    args = [*DATAFLOW, "--dry_run", "True", "--sdk_location", "container"]
+    args = [*DATAFLOW, "--dry_run", "True"]
     pipeline, chain = plan_curate([sample_path("raw.jsonl.gz")], output, load_curate_config(), args)
     job = pipeline.run().job
     assert chain[0] == "read" and chain[-1] == "write"
