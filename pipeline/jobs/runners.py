@@ -1,5 +1,8 @@
 """Which runner a job's Beam options name, and the one Beam does not know by a short name: `--runner dask`.
 
+A runner is recorded (stats.json) and recognised (live progress of a local run) by its class
+name, whichever of Beam's spellings was given: `portable`, `PortableRunner` or the class path.
+
 Every Dask name (`dask`, `DaskRunner`, Beam's own class path) runs on pipeline/jobs/dask_runner.py:
 Beam's DaskRunner as shipped loses every sink but one, so taking the user at their word would give
 a run that "succeeds" with missing output. That module imports dask, an optional extra, so it is
@@ -10,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineRunner
 
 DEFAULT_RUNNER = "DirectRunner"
@@ -19,6 +22,12 @@ _DASK_NAMES = frozenset({
     "dask", "daskrunner", "apache_beam.runners.dask.dask_runner.daskrunner",
     "gemmaflow.pipeline.jobs.dask_runner.daskrunner",
 })  # fmt: skip
+# Beam's own short names: its runners' class names, without "Runner" or as a class path, any case.
+_BEAM_NAMES = {
+    alias.lower(): path.rsplit(".", 1)[-1]
+    for path in StandardOptions.ALL_KNOWN_RUNNERS
+    for alias in (path, path.rsplit(".", 1)[-1], path.rsplit(".", 1)[-1].removesuffix("Runner"))
+}
 
 
 class DaskWorkerOptions(PipelineOptions):
@@ -34,12 +43,13 @@ class DaskWorkerOptions(PipelineOptions):
 
 
 def runner_name(options: PipelineOptions) -> str:
-    """The runner's name as given (`--runner`), DirectRunner when none is, DaskRunner for any Dask name."""
+    """The class name of the runner `--runner` names (as given when Beam knows no such name),
+    DirectRunner when none is, DaskRunner for any Dask name."""
     runner = options.get_all_options().get("runner")
     if runner is None:
         return DEFAULT_RUNNER
     name = runner if isinstance(runner, str) else type(runner).__name__
-    return DASK_RUNNER if name.lower() in _DASK_NAMES else name
+    return DASK_RUNNER if name.lower() in _DASK_NAMES else _BEAM_NAMES.get(name.lower(), name)
 
 
 def runner_for(options: PipelineOptions) -> PipelineRunner | None:

@@ -21,8 +21,10 @@ from types import FrameType
 
 import grpc
 import pytest
+from apache_beam.options.pipeline_options import PipelineOptions
 
 from gemmaflow.pipeline.jobs.beam_job import BeamJob, run_beam_job
+from gemmaflow.pipeline.jobs.runners import runner_name
 from tests.pipeline.runner_parity import (
     assert_a_failing_step_fails_the_run,
     assert_curate_matches_direct,
@@ -137,9 +139,20 @@ def test_a_failing_step_fails_the_portable_run_and_writes_no_marker(tmp_path, po
 
 @pytest.mark.slow
 def test_loopback_workers_in_the_submitting_process(tmp_path, job_service):
-    """`--environment_type LOOPBACK`: the job service calls back into this process for its worker."""
+    """`--environment_type LOOPBACK`: the job service calls back into this process for its worker;
+    `--runner portable` is Beam's short name, recorded by its class name."""
     out = str(tmp_path / "out")
-    args = ["--runner", RUNNER, "--job_endpoint", job_service, "--environment_type", "LOOPBACK"]
+    args = ["--runner", "portable", "--job_endpoint", job_service, "--environment_type", "LOOPBACK"]
     result = run_beam_job(BeamJob("numbers", [], out, NumbersConfig(), args, echo=False), build_numbers(out, 10))
     assert result.stats["accounting"] == {"records_read": 10, "kept": 5, "dropped": 5, "dead_lettered": 0}
     assert result.stats["run"]["runner"] == RUNNER
+
+
+@pytest.mark.parametrize(
+    ("given", "name"),
+    [("portable", RUNNER), ("PortableRunner", RUNNER),
+     ("apache_beam.runners.portability.portable_runner.PortableRunner", RUNNER), ("flink", "FlinkRunner"),
+     ("SPARK", "SparkRunner"), ("direct", "DirectRunner"), ("my_runners.CustomRunner", "my_runners.CustomRunner")],
+)  # fmt: skip
+def test_beams_short_names_are_recorded_by_class_name(given, name):
+    assert runner_name(PipelineOptions(["--runner", given])) == name
