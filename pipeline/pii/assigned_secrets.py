@@ -26,6 +26,7 @@ SECRET_WORD = (
     r"(?i:passw(?:or)?d|passphrase|pwd|secret|token|api[_.-]?key|access[_.-]?key|private[_.-]?key|auth[_.-]?key"
     r"|signing[_.-]?key|encryption[_.-]?key|master[_.-]?key|session[_.-]?key)"
 )
+_SECRET_WORD = regex.compile(SECRET_WORD)
 # The word must be a whole part of the name: snake_case, kebab-case, dotted, camelCase (`apiToken`) or
 # glued in capitals (`PGPASSWORD`), so `tokenize`, `textoken` and `détokenise` are no secret names.
 _WORD_START = r"(?:(?<![\p{L}\p{N}])|(?<=[\p{Ll}\p{N}])(?=\p{Lu})|(?<=\p{Lu})(?=\p{Lu}))"
@@ -106,9 +107,6 @@ class AssignedSecretRecognizer(EntityRecognizer):
                     continue
                 results.append(RecognizerResult(E.SECRET, match.start("v"), match.end("v"), self.SCORE))
         return results
-
-
-_SECRET_WORD = regex.compile(SECRET_WORD)
 
 
 def secret_word_lines(text: str) -> list[tuple[int, int]]:

@@ -16,7 +16,7 @@ import apache_beam as beam
 import regex
 
 from gemmaflow.pipeline.config import OutputConfig, PiiConfig
-from gemmaflow.pipeline.record_text import editable_texts, replace_texts
+from gemmaflow.pipeline.record_text import TURNS, editable_texts, replace_texts
 from gemmaflow.pipeline.stages.base import KEPT, STATS, Document
 from gemmaflow.pipeline.stages.pii import ScrubRejected
 
@@ -43,8 +43,8 @@ def clip_record(doc: Document, limit: int) -> Document:
     if all(len(text) <= limit for text in texts):
         return doc
     clipped = dict(doc)
-    if "turns" in doc:
-        clipped["turns"] = [list(turn) for turn in doc["turns"]]
+    if TURNS in doc:
+        clipped[TURNS] = [list(turn) for turn in doc[TURNS]]
     replace_texts(clipped, [clip_text(text, limit) for text in texts])
     return clipped
 
