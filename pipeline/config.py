@@ -34,13 +34,18 @@ class ReadConfig:
     # are written, without the completion marker; so does a run that read nothing, or whose every
     # record was dead-lettered (wrong schema, not the format its name says), whatever this is.
     max_dead_letter_fraction: float = 1.0
-    # Redistribute documents across workers after reading: without it, every stage of a big input
-    # file runs on the one worker that read it. Costs one serialisation of the corpus.
-    rebalance: bool = True
+    # Plain (uncompressed) JSONL files are read in ranges of about this many bytes, cut at line
+    # ends, so one big file keeps every worker busy; compressed files are read whole.
+    split_bytes: int = 8 * 1024 * 1024
+    # Also redistribute the documents themselves after reading (one shuffle of the corpus, held in
+    # memory by Beam's in-process runner): for a few big compressed files on a many-worker cluster.
+    rebalance: bool = False
 
     def __post_init__(self) -> None:
         if self.max_document_bytes <= 0:
             raise ValueError("max_document_bytes must be positive")
+        if self.split_bytes <= 0:
+            raise ValueError("split_bytes must be positive")
         if not 0.0 <= self.max_dead_letter_fraction <= 1.0:
             raise ValueError("max_dead_letter_fraction must be in [0, 1]")
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def text_hash(text: str) -> str:
@@ -12,17 +14,12 @@ def text_hash(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", errors="surrogatepass"), digest_size=16).hexdigest()
 
 
-def _survivor_key(doc: dict[str, Any]) -> tuple[str, str, int]:
-    provenance = doc.get("provenance") or {}
-    return doc["id"], provenance.get("file") or "", provenance.get("position") or 0
-
-
-def split_survivor(docs: Iterable[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """The document with the smallest id survives (ties broken by input position); the rest are duplicates.
+def split_survivor(items: Iterable[T], order: Callable[[T], Any]) -> tuple[T, list[T]]:
+    """The smallest item by `order` survives; the rest are duplicates.
 
     Independent of the order the runner delivers the group in, so every runner keeps the same one.
     """
-    ordered = sorted(docs, key=_survivor_key)
+    ordered = sorted(items, key=order)
     if not ordered:
         raise ValueError("an exact-duplicate group cannot be empty")
     return ordered[0], ordered[1:]

@@ -13,6 +13,7 @@ near-dedupe (which can prefer the best-scored survivor), PII last, on the fewest
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from gemmaflow.pipeline.stages.classify import Classify
 from gemmaflow.pipeline.stages.decontaminate import Decontaminate
 from gemmaflow.pipeline.stages.dedupe import ExactDedupe
 from gemmaflow.pipeline.stages.domain import DetectDomain
+from gemmaflow.pipeline.stages.grouping import GroupingStage, GroupOnKeys
 from gemmaflow.pipeline.stages.heuristics import ApplyHeuristics
 from gemmaflow.pipeline.stages.language import IdentifyLanguage
 from gemmaflow.pipeline.stages.near_dedupe import NearDedupe
@@ -144,15 +146,24 @@ class ChainOutputs:
     stats: list[beam.PCollection]
 
 
-def apply_chain(docs: beam.PCollection, stages: Sequence[StageSpec], config: Any) -> ChainOutputs:
-    """Run `docs` through `stages` in order, each built from its section of `config`."""
+def apply_chain(docs: beam.PCollection, stages: Sequence[StageSpec], config: Any, spill: str) -> ChainOutputs:
+    """Run `docs` through `stages` in order, each built from its section of `config`.
+
+    Consecutive grouping stages (exact and near dedupe) run together on the documents' keys while
+    the documents wait in spill files under the folder `spill` (pipeline/stages/grouping.py).
+    """
     rejected: list[beam.PCollection] = []
     stats: list[beam.PCollection] = []
-    for spec in stages:
-        result = docs | spec.label >> spec.build(spec.section_of(config))
-        docs = result[KEPT]
-        rejected.append(result[REJECTED])
-        stats.append(result[STATS])
+    built = [(spec.label, spec.build(spec.section_of(config))) for spec in stages]
+    for is_grouping, run in itertools.groupby(built, key=lambda pair: isinstance(pair[1], GroupingStage)):
+        steps = list(run)
+        if is_grouping:
+            steps = [("GroupOnKeys" + "".join(label for label, _ in steps), GroupOnKeys(steps, spill))]  # type: ignore[arg-type]
+        for label, transform in steps:
+            result = docs | label >> transform
+            docs = result[KEPT]
+            rejected.append(result[REJECTED])
+            stats.append(result[STATS])
     return ChainOutputs(docs, rejected, stats)
 
 

@@ -23,6 +23,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from gemmaflow.core.run_markers import COMPLETE_FILE, OWNER_FILE
+from gemmaflow.pipeline.spill import SPILL_DIR
 from gemmaflow.pipeline.stages.write import STATS_DIR
 from gemmaflow.pipeline.stats import StageCounts, merge_parts, ordered_stages
 
@@ -31,7 +32,7 @@ COUNTS_FILE = "counts.json"
 # Top-level names a curate, pack or sft run writes (data/, shard splits, sinks, stats, markers) and
 # the temporary folders Beam's file sinks leave when a run is killed.
 OWNED_NAMES = frozenset({"data", "rejected", "dead_letter", STATS_DIR, STATS_FILE, COMPLETE_FILE, OWNER_FILE,
-                         "manifest.json", "train", "validation"})  # fmt: skip
+                         "manifest.json", "train", "validation", SPILL_DIR})  # fmt: skip
 OWNED_PATTERNS = ("beam-temp-*", ".temp-beam-*")
 SHOWN = 5  # foreign files named in a refusal
 

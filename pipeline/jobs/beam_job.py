@@ -1,7 +1,8 @@
 """The one way a Beam job runs: curate, pack and sft build a graph; this does everything around it.
 
-    refuse or clear the output folder -> build the graph -> run it, showing progress
-    -> merge the per-bundle counts -> check the accounting identity -> stats.json
+    refuse or clear the output folder -> build the graph (locally: a worker process per core)
+    -> run it, showing progress
+    -> delete the spill files -> merge the per-bundle counts -> check the accounting identity -> stats.json
     -> the job's own files (manifest, shard names) -> the completion marker, last
 
 A folder without the marker is an unfinished (or killed) run, whatever else it holds.
@@ -21,10 +22,11 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from gemmaflow.core.configio import fingerprint, to_dict
-from gemmaflow.pipeline.jobs.runners import runner_for, runner_name
+from gemmaflow.pipeline.jobs.runners import every_core, input_bytes, runner_for, runner_name
 from gemmaflow.pipeline.progress import LOCAL_RUNNERS, ProgressMonitor
 from gemmaflow.pipeline.records import PIPELINE_VERSION
 from gemmaflow.pipeline.run_output import STATS_FILE, prepare_output, read_counts, write_completion_marker
+from gemmaflow.pipeline.spill import SPILL_DIR, delete_spill
 from gemmaflow.pipeline.stats import StageCounts, dumps, ordered_stages, render_table, stats_document
 
 
@@ -98,7 +100,7 @@ def run_beam_job(job: BeamJob, build: Build, finalise: Finalise | None = None) -
     run produced nothing usable; the marker is then not written.
     """
     prepare_output(job.output, job.overwrite, job.name)
-    pipeline, chain = build_graph(job.beam_args, build)
+    pipeline, chain = build_graph(every_core(job.beam_args, input_bytes(job.inputs)), build)
     runner = runner_name(pipeline.options)
     monitor = ProgressMonitor(job.name, chain, enabled=job.progress)
     started = time.time()
@@ -110,6 +112,7 @@ def run_beam_job(job: BeamJob, build: Build, finalise: Finalise | None = None) -
         monitor.follow(result)
         result.wait_until_finish()
     seconds = time.time() - started
+    delete_spill(FileSystems.join(job.output, SPILL_DIR))  # documents that waited for the grouping stages
 
     stages = {**{name: StageCounts(name) for name in chain}, **read_counts(job.output)}
     monitor.finish(stages)

@@ -2,6 +2,7 @@
 
     files -> Read [-> UrlDedupe, crawl input] -> the registry's curate stages, in order -> Write (data/)
     every stage's rejected -> PrepareRejected (preview; PII when on) -> rejected/;  unreadable records -> dead_letter/
+    grouping stages (dedupe) decide on keys while the documents wait under _spill/ (deleted when done)
 
 The chain comes from the stage registry (pipeline/registry.py); the run, its progress, stats.json
 and the completion marker from the job helper (pipeline/jobs/beam_job.py).
@@ -21,6 +22,7 @@ from gemmaflow.pipeline.jobs.beam_job import BeamJob, build_graph, run_beam_job
 from gemmaflow.pipeline.records import CURATED_SCHEMA, DEAD_LETTER_SCHEMA, REJECTED_SCHEMA
 from gemmaflow.pipeline.registry import CURATE, REGISTRY, StageRegistry, apply_chain, chain_names
 from gemmaflow.pipeline.run_output import write_counts
+from gemmaflow.pipeline.spill import SPILL_DIR
 from gemmaflow.pipeline.stages.base import DEAD, KEPT, REJECTED, STATS
 from gemmaflow.pipeline.stages.read import ReadDocuments, dedupes_urls, has_crawl_input, match_inputs
 from gemmaflow.pipeline.stages.rejected import PrepareRejected
@@ -48,14 +50,14 @@ def build_curate(
     """Add the curate graph to `pipeline`; nothing runs until the pipeline does. Returns the chain."""
     stages = registry.chain(CURATE, config)
     read = pipeline | "Read" >> ReadDocuments(paths, config.read, fingerprint(config), config.crawl)
-    chain = apply_chain(read[KEPT], stages, config)
+    chain = apply_chain(read[KEPT], stages, config, FileSystems.join(output, SPILL_DIR))
     written = chain.kept | "Write" >> WriteCurated(
         FileSystems.join(output, DATA_DIR, "part"), CURATED_SCHEMA, config.output
     )
     stats = [read[STATS], *chain.stats, written[STATS]]
 
-    rejected = [read[REJECTED], *chain.rejected] | "GatherRejected" >> beam.Flatten()
     if config.output.write_rejected:
+        rejected = (read[REJECTED], *chain.rejected)
         prepared = rejected | "PrepareRejected" >> PrepareRejected(config.output, config.pii)  # no PII there either
         stats.extend([prepared[STATS]] if STATS in prepared else [])
         prepared[KEPT] | "WriteRejected" >> WriteParquet(

@@ -12,7 +12,11 @@ imported only when a Dask name is given.
 from __future__ import annotations
 
 import argparse
+import logging
+import os
+from collections.abc import Sequence
 
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
 from apache_beam.runners.runner import PipelineRunner
 
@@ -62,3 +66,31 @@ def runner_for(options: PipelineOptions) -> PipelineRunner | None:
     except ImportError as exc:
         raise ImportError(f"--runner dask needs dask and distributed: pip install 'gemmaflow[dask]' ({exc})") from exc
     return DaskRunner()
+
+
+# Below this much input, Beam's in-process runner finishes before worker processes would have
+# started and loaded their models (several seconds each), so small runs stay in this process.
+PARALLEL_MIN_INPUT_BYTES = 16 * 1024 * 1024
+_LOG = logging.getLogger(__name__)
+
+
+def input_bytes(patterns: Sequence[str]) -> int:
+    """Total size of the files `patterns` match (0 for what cannot be listed)."""
+    try:
+        return sum(m.size_in_bytes for result in FileSystems.match(list(patterns)) for m in result.metadata_list)
+    except Exception:  # listing is an estimate for choosing workers; the read reports real errors
+        return 0
+
+
+def every_core(beam_args: Sequence[str], nbytes: int, cores: int | None = None) -> list[str]:
+    """`beam_args` plus one worker process per core for Beam's local runner, when the user chose
+    neither a runner other than the DirectRunner nor how it runs, and the input is worth it."""
+    cores = cores if cores is not None else len(os.sched_getaffinity(0))
+    chosen = {"direct_num_workers", "direct_running_mode"} & {
+        arg.lstrip("-").split("=", 1)[0].replace("-", "_") for arg in beam_args if arg.startswith("--")
+    }
+    if runner_name(PipelineOptions(list(beam_args))) != DEFAULT_RUNNER or chosen or cores < 2 \
+            or nbytes < PARALLEL_MIN_INPUT_BYTES:
+        return list(beam_args)
+    _LOG.info("using %d worker processes, one per core (--direct_num_workers 1: this process only)", cores)
+    return [*beam_args, "--direct_running_mode=multi_processing", f"--direct_num_workers={cores}"]

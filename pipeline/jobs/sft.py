@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 
 from gemmaflow.core.configio import fingerprint
 from gemmaflow.pipeline.jobs.beam_job import BeamJob, JobResult, run_beam_job
@@ -20,6 +21,7 @@ from gemmaflow.pipeline.records import REJECTED_SCHEMA
 from gemmaflow.pipeline.registry import REGISTRY, SFT, StageRegistry, apply_chain, chain_names
 from gemmaflow.pipeline.run_output import write_counts
 from gemmaflow.pipeline.sft import ChatTokens
+from gemmaflow.pipeline.spill import SPILL_DIR
 from gemmaflow.pipeline.stages.base import DEAD, KEPT, REJECTED, STATS
 from gemmaflow.pipeline.stages.pack import PackAndWriteShards, read_bytes, write_sinks
 from gemmaflow.pipeline.stages.pii import ScrubRejected
@@ -41,7 +43,7 @@ def build_sft(pipeline: beam.Pipeline, paths: list[str], tokenizer_path: str, ou
     """Add the sft graph to `pipeline`; nothing runs until the pipeline does. Returns the chain."""
     stages = registry.chain(SFT, config)
     parsed = pipeline | "Read" >> ParseExamples(paths, config.context_separator, fingerprint(config))
-    chain = apply_chain(parsed[KEPT], stages, config)
+    chain = apply_chain(parsed[KEPT], stages, config, FileSystems.join(output, SPILL_DIR))
     formatted = chain.kept | "Format" >> FormatChat(tokenizer_path, config)
     stats = [parsed[STATS], *chain.stats, formatted[STATS]]
 

@@ -1,8 +1,8 @@
 """presidio AnalyzerEngines holding only the recognisers the configuration asks for.
 
-Two engines: one for patterns, on a no-op NLP engine (no model runs for a regex), and one for NER
-on presidio's spaCy engine with the NER-only pipeline from pipeline/pii/ner.py. Both return plain
-`Span`s; NER spans found in a prose window are shifted back to document offsets.
+One engine for patterns, on a no-op NLP engine (no model runs for a regex); NER runs the NER-only
+spaCy pipeline from pipeline/pii/ner.py directly. Both return plain `Span`s; NER spans found in a
+prose window are shifted back to document offsets.
 """
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ from collections.abc import Sequence
 
 from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
 from presidio_analyzer.nlp_engine import NoOpNlpEngine
-from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 
 from gemmaflow.pipeline.pii import entities as E
-from gemmaflow.pipeline.pii.ner import NerModel, plausible_name, prose_windows
+from gemmaflow.pipeline.pii.ner import NerModel, model_entity, plausible_name, prose_windows
 from gemmaflow.pipeline.pii.prescreen import triggered
 from gemmaflow.pipeline.pii.recognisers import build_recognisers
 from gemmaflow.pipeline.pii.replace import Span
@@ -44,20 +43,18 @@ class PatternAnalyzer:
 
 
 class NerAnalyzer:
-    """PERSON/LOCATION from the spaCy model through presidio's SpacyRecognizer, on prose windows only."""
+    """PERSON/LOCATION from the spaCy model, on prose windows only, mapped as presidio's SpacyRecognizer maps them.
+
+    The windows go through one `nlp.pipe` and their entities are read off directly. presidio's
+    per-window `analyze` (artifacts of every token, then one recogniser on them) gives the same
+    spans (tests/pipeline/test_pii_ner_parity.py) for a few percent more CPU; the model itself is
+    the cost.
+    """
 
     def __init__(self, model: NerModel, entities: Sequence[str], batch_size: int) -> None:
-        self.entities = [e for e in entities if e in E.NER]
+        self.entities = frozenset(e for e in entities if e in E.NER)
         self.batch_size = batch_size
         self.model = model
-        self.engine = AnalyzerEngine(
-            registry=RecognizerRegistry(
-                recognizers=[SpacyRecognizer(supported_language=LANGUAGE, supported_entities=self.entities)],
-                supported_languages=[LANGUAGE],
-            ),
-            nlp_engine=model.engine,
-            supported_languages=[LANGUAGE],
-        )
 
     def analyze_batch(self, texts: Sequence[str]) -> list[list[Span]]:
         """NER spans per text; all windows of the batch go through one `nlp.pipe`."""
@@ -65,16 +62,10 @@ class NerAnalyzer:
         if not self.entities:
             return found
         windows = [(i, start, end) for i, text in enumerate(texts) for start, end in prose_windows(text)]
-        artifacts = self.model.engine.process_batch(
-            [texts[i][start:end] for i, start, end in windows], LANGUAGE, batch_size=self.batch_size
-        )
-        for (i, start, _), (window, nlp_artifacts) in zip(windows, artifacts, strict=True):
-            results = self.engine.analyze(
-                text=window, language=LANGUAGE, entities=self.entities, nlp_artifacts=nlp_artifacts
-            )
-            found[i].extend(
-                Span(start + r.start, start + r.end, r.entity_type)
-                for r in results
-                if r.entity_type != E.PERSON or plausible_name(window[r.start : r.end])
-            )
+        docs = self.model.nlp.pipe([texts[i][start:end] for i, start, end in windows], batch_size=self.batch_size)
+        for (i, start, _), doc in zip(windows, docs, strict=True):
+            for ent in doc.ents:
+                entity = model_entity(ent.label_)
+                if entity in self.entities and (entity != E.PERSON or plausible_name(ent.text)):
+                    found[i].append(Span(start + ent.start_char, start + ent.end_char, entity))
         return found

@@ -17,15 +17,17 @@ from dataclasses import dataclass
 
 import regex
 import spacy
-from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
 from spacy.language import Language
 
 from gemmaflow.pipeline.pii import entities as E
 
-# spaCy labels and the presidio entities they become; everything else the model finds is ignored.
-_LABELS = {"PERSON": E.PERSON, "PER": E.PERSON, "GPE": E.LOCATION, "LOC": E.LOCATION}
-_IGNORED = ("ORG", "NORP", "FAC", "PRODUCT", "EVENT", "WORK_OF_ART", "LAW", "LANGUAGE", "DATE", "TIME",
-            "PERCENT", "MONEY", "QUANTITY", "ORDINAL", "CARDINAL", "MISC")  # fmt: skip
+# spaCy labels and the presidio entities they become (presidio's SpacyNlpEngine mapping, restricted
+# to the two entity types asked of NER); everything else the model finds is ignored.
+MODEL_LABELS = {"PERSON": E.PERSON, "PER": E.PERSON, "GPE": E.LOCATION, "LOC": E.LOCATION}
+
+
+def model_entity(label: str) -> str | None:
+    return MODEL_LABELS.get(label)
 # Two capitalised words side by side, optionally with an initial or a particle between them.
 _NAME_SHAPE = regex.compile(
     r"\b\p{Lu}[\p{Ll}'’-]+(?:[ \t]+(?:\p{Lu}\.|van|von|de|del|da|di|du|der|den|la|le|bin|al))*[ \t]+\p{Lu}[\p{Ll}'’-]+"
@@ -44,10 +46,10 @@ def plausible_name(span: str) -> bool:
 
 @dataclass(frozen=True)
 class NerModel:
-    """A loaded spaCy pipeline (NER only) wrapped in presidio's spaCy NLP engine."""
+    """A loaded spaCy pipeline, NER only."""
 
     name: str
-    engine: SpacyNlpEngine
+    nlp: Language
 
 
 def load_ner_model(names: Sequence[str]) -> NerModel | None:
@@ -61,14 +63,7 @@ def load_ner_model(names: Sequence[str]) -> NerModel | None:
         keep = {"ner"} | {n for n, pipe in nlp.pipeline if "ner" in getattr(pipe, "listener_map", {})}
         for component in [n for n in nlp.component_names if n not in keep]:
             nlp.remove_pipe(component)
-        engine = SpacyNlpEngine(
-            models=[{"lang_code": "en", "model_name": name}],
-            ner_model_configuration=NerModelConfiguration(
-                labels_to_ignore=_IGNORED, model_to_presidio_entity_mapping=_LABELS
-            ),
-        )
-        engine.nlp = {"en": nlp}  # presidio's load() would spacy.load the full pipeline again
-        return NerModel(name, engine)
+        return NerModel(name, nlp)
     return None
 
 

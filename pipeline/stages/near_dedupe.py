@@ -1,24 +1,27 @@
 """Beam stage: near-duplicate removal with MinHash LSH, verified candidates and connected components.
 
-    docs ─► Sign ─┬─ (node, doc) ───────────────────────────────────────────────────────┐
-                  ├─ (band key, node) ─► GroupByKey ─► pairs per bucket ─► Distinct     │
+    keys ─► Sign ─┬─ (node, keys) ──────────────────────────────────────────────────────┐
+                  ├─ (bucket, handle) ─► GroupByKey ─► pairs per bucket ─► Distinct     │
                   │                                            │                         │
-                  └─ (node, sketch) ─► join sketch of each end ┴─► verified edges        │
+                  └─ (handle, node+sketch) ─► join each end ───┴─► verified node pairs   │
                                                                      │                   │
                        connected components (large/small-star rounds)                    │
                                                                      │                   │
-                       group by cluster ─► verdict per member ─► join with docs by node ◄┘
+                       group by cluster ─► verdict per member ─► join with keys by node ◄┘
 
 No step holds more than one bucket, one node's neighbours or one cluster's node keys: memory per
 worker follows the largest cluster, not the corpus. A document's node key starts with its survivor
 rank, so the smallest node of a cluster (what connected components converge to) is its survivor.
+The signatures are computed where the text is, in the spill step (pipeline/stages/grouping.py):
+this stage sees KeyedDocs, never a document's text.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import itertools
 import math
-import time
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -36,8 +39,9 @@ from gemmaflow.pipeline.minhash import (
     signature,
     verified,
 )
-from gemmaflow.pipeline.records import rejected_row
-from gemmaflow.pipeline.stages.base import KEPT, REJECTED, STATS, CountingDoFn, Document, utf8_len
+from gemmaflow.pipeline.stages.base import KEPT, REJECTED, STATS, CountingDoFn, Document
+from gemmaflow.pipeline.stages.grouping import GroupingStage, KeyedDoc, Removal
+from gemmaflow.pipeline.stats import StageCounts
 
 STAGE = "near_dedupe"
 REASON = "near_duplicate"
@@ -49,43 +53,51 @@ Node = tuple[float, str, str, int]
 Edge = tuple[Node, Node]
 
 
-def node_key(doc: Document, config: NearDedupeConfig) -> Node:
+def survivor_rank(doc: Document, config: NearDedupeConfig) -> float:
+    """The first part of a document's node key: 0 for all, or minus its survivor signal (highest survives)."""
+    if config.survivor != "highest_signal":
+        return 0.0
+    value = doc["signals"].get(config.survivor_signal)
+    return -value if value is not None and not math.isnan(value) else math.inf
+
+
+def node_key(keyed: KeyedDoc, rank: float) -> Node:
     """The document's place in the near-duplicate graph; smaller survives (rank, then id, then position)."""
-    rank = 0.0
-    if config.survivor == "highest_signal":
-        value = doc["signals"].get(config.survivor_signal)
-        rank = -value if value is not None and not math.isnan(value) else math.inf
-    provenance = doc.get("provenance") or {}
-    return rank, doc["id"], provenance.get("file") or "", provenance.get("position") or 0
+    return rank, keyed.id, keyed.file, keyed.position
+
+
+def handle(node: Node) -> int:
+    """A node's 64-bit stand-in in buckets and candidate pairs (51 bands per document make the bucket
+    entries most of this stage's shuffle, so they carry 8 bytes, not the node's strings)."""
+    digest = hashlib.blake2b(repr(node[1:]).encode("utf-8", errors="surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def bucket_key(ngram: int, band: bytes) -> int:
+    """A band's bucket as 64 bits: a chance collision only adds a candidate pair, which verification drops."""
+    digest = hashlib.blake2b(ngram.to_bytes(2, "big") + band, digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 class _SignDoFn(CountingDoFn):
-    """Signature and band keys of each document; the document itself goes on, keyed by node."""
+    """Band keys of each signed document; the document's keys go on, keyed by node, for the final join."""
 
-    def __init__(self, config: NearDedupeConfig, shapes: dict[int, LshShape]) -> None:
+    def __init__(self, shapes: dict[int, LshShape]) -> None:
         super().__init__(STAGE)
-        self.config = config
         self.shapes = shapes
-        self.perms = permutations(config.num_perm, config.seed)
 
-    def process(self, doc: Document) -> Iterator[Any]:
-        node = node_key(doc, self.config)
-        yield node, doc
-        start = time.perf_counter()
-        profile = self.config.profile(doc["domain"])
-        shingles = shingle_hashes(doc["text"], profile.ngram)
-        sig = signature(shingles, self.perms) if len(shingles) else None
-        self.counts.seconds += time.perf_counter() - start
-        if sig is None:
-            self.counts.tally("no_words")  # nothing to compare: kept as it is
+    def process(self, keyed: KeyedDoc) -> Iterator[Any]:
+        rank, sketch = keyed.keys[STAGE]
+        node = node_key(keyed, rank)
+        yield node, dataclasses.replace(keyed, keys={})  # the signature travels once, with the sketches
+        if sketch is None:
             return
-        self.counts.tally("signed")
         # Documents shingled alike share buckets whatever their domain (a copy may be labelled
         # differently from its original); the n-gram size in the key keeps the others apart.
-        keys = [profile.ngram.to_bytes(2, "big") + key for key in band_keys(sig, self.shapes[profile.ngram])]
-        yield beam.pvalue.TaggedOutput(_SKETCHES, (node, Sketch.of(sig, profile.ngram, profile.threshold)))
-        for key in keys:
-            yield beam.pvalue.TaggedOutput(_BANDS, (key, node))
+        short = handle(node)
+        yield beam.pvalue.TaggedOutput(_SKETCHES, (short, (node, sketch)))
+        for band in band_keys(sketch.signature(), self.shapes[sketch.ngram]):
+            yield beam.pvalue.TaggedOutput(_BANDS, (bucket_key(sketch.ngram, band), short))
 
 
 class _BucketPairsDoFn(CountingDoFn):
@@ -95,49 +107,52 @@ class _BucketPairsDoFn(CountingDoFn):
         super().__init__(STAGE)
         self.max_bucket_size = max_bucket_size
 
-    def process(self, bucket: tuple[bytes, Iterable[Node]]) -> Iterator[Edge]:
-        _, nodes = bucket
-        first = list(itertools.islice(nodes, self.max_bucket_size + 1))
+    def process(self, bucket: tuple[int, Iterable[int]]) -> Iterator[tuple[int, int]]:
+        _, handles = bucket
+        first = list(itertools.islice(handles, self.max_bucket_size + 1))
         if len(first) <= self.max_bucket_size:
             yield from itertools.combinations(sorted(first), 2)
             return
         # Oversized (boilerplate-only pages, one template in thousands of files): n - 1 pairs, not
         # n^2 / 2, and the bucket is streamed twice instead of held.
         self.counts.tally("oversized_buckets")
-        hub = min(nodes)
-        yield from ((hub, node) for node in nodes if node != hub)
+        hub = min(handles)
+        yield from ((hub, other) for other in handles if other != hub)
 
 
-def _sketch_of(joined: dict[str, list[Any]]) -> Sketch | None:
-    sketches = joined["sketch"]
-    return sketches[0] if sketches else None
+Ended = tuple[Node, Sketch]  # one end of a candidate pair: its node and sketch
+
+
+def _end_of(joined: dict[str, list[Any]]) -> Ended | None:
+    ends = joined["sketch"]
+    return ends[0] if ends else None
 
 
 class _AttachFirstDoFn(beam.DoFn):
-    """Key each candidate pair by its second node, carrying the first node's sketch."""
+    """Key each candidate pair by its second end, carrying the first end's node and sketch."""
 
-    def process(self, element: tuple[Node, dict[str, list[Any]]]) -> Iterator[tuple[Node, tuple[Node, Sketch]]]:
-        node, joined = element
-        sketch = _sketch_of(joined)
-        if sketch is not None:
+    def process(self, element: tuple[int, dict[str, list[Any]]]) -> Iterator[tuple[int, Ended]]:
+        _, joined = element
+        first = _end_of(joined)
+        if first is not None:
             for other in joined["pair"]:
-                yield other, (node, sketch)
+                yield other, first
 
 
 class _VerifyDoFn(CountingDoFn):
-    """Keep the candidate pairs whose signatures agree enough (see minhash.verified)."""
+    """Keep the candidate pairs whose signatures agree enough (see minhash.verified), as node pairs."""
 
     def __init__(self) -> None:
         super().__init__(STAGE)
 
-    def process(self, element: tuple[Node, dict[str, list[Any]]]) -> Iterator[Edge]:
-        node, joined = element
-        sketch = _sketch_of(joined)
-        for other, other_sketch in joined["pair"]:
+    def process(self, element: tuple[int, dict[str, list[Any]]]) -> Iterator[Edge]:
+        _, joined = element
+        second = _end_of(joined)
+        for node, sketch in joined["pair"]:
             self.counts.tally("candidate_pairs")
-            if sketch is not None and verified(sketch, other_sketch):
+            if second is not None and verified(second[1], sketch):
                 self.counts.tally("verified_pairs")
-                yield other, node
+                yield node, second[0]
 
 
 def _pairs_with_sketches(pairs: beam.PCollection, sketches: beam.PCollection) -> beam.PCollection:
@@ -248,7 +263,7 @@ class _ClusterDoFn(CountingDoFn):
 
 
 class _RouteDoFn(CountingDoFn):
-    """Join each document with its verdict, if any: survivors and unclustered documents are kept.
+    """Join each document's keys with its verdict, if any: survivors and unclustered documents are kept.
 
     Every document passes here exactly once, so this is where the stage's in/kept/dropped are counted.
     """
@@ -259,30 +274,31 @@ class _RouteDoFn(CountingDoFn):
     def process(self, element: tuple[Node, dict[str, list[Any]]]) -> Iterator[Any]:
         _, joined = element
         verdicts: list[Verdict] = joined["verdict"]
-        for doc in joined["doc"]:
-            nbytes = utf8_len(doc["text"])
-            self.counts.record_in(nbytes)
+        for keyed in joined["doc"]:
+            self.counts.record_in(keyed.nbytes)
             if not verdicts:
-                self.counts.record_kept(nbytes)
-                yield doc
+                self.counts.record_kept(keyed.nbytes)
+                yield keyed
                 continue
             cluster_id, survivor_id, size, is_survivor = verdicts[0]
             if is_survivor:
-                doc["signals"]["near_dedupe.cluster_size"] = float(size)
-                self.counts.record_kept(nbytes)
-                yield doc
+                self.counts.record_kept(keyed.nbytes)
+                yield keyed.with_signal("near_dedupe.cluster_size", float(size))
             else:
                 self.counts.record_dropped(REASON)
                 detail = f"cluster={cluster_id} survivor={survivor_id} size={size}"
-                yield beam.pvalue.TaggedOutput(REJECTED, rejected_row(doc, STAGE, REASON, detail))
+                yield beam.pvalue.TaggedOutput(REJECTED, Removal(keyed.spill_id, keyed.row, STAGE, REASON, detail))
 
 
-class NearDedupe(beam.PTransform):
+class NearDedupe(GroupingStage):
     """One survivor per cluster of near-duplicates (MinHash LSH, verified, connected components)."""
+
+    name = STAGE
 
     def __init__(self, config: NearDedupeConfig) -> None:
         super().__init__()
         self.config = config
+        self.perms = permutations(config.num_perm, config.seed)
         # Bands x rows per n-gram size, derived (datasketch) when the pipeline is built, for the lowest
         # threshold using that size: a pair is then verified against the stricter of its two domains.
         profiles = (config.web, config.code, config.math)
@@ -292,8 +308,19 @@ class NearDedupe(beam.PTransform):
             for ngram in {p.ngram for p in profiles}
         }
 
-    def expand(self, docs: beam.PCollection) -> dict[str, beam.PCollection]:
-        signed = docs | "Sign" >> beam.ParDo(_SignDoFn(self.config, self.shapes)).with_outputs(
+    def key_of(self, doc: Document, counts: StageCounts) -> tuple[float, Sketch | None]:
+        """The survivor rank and the MinHash sketch (None for a text without words: kept as it is)."""
+        profile = self.config.profile(doc["domain"])
+        shingles = shingle_hashes(doc["text"], profile.ngram)
+        if not len(shingles):
+            counts.tally("no_words")
+            return survivor_rank(doc, self.config), None
+        counts.tally("signed")
+        return survivor_rank(doc, self.config), Sketch.of(signature(shingles, self.perms), profile.ngram,
+                                                          profile.threshold)
+
+    def expand(self, keyed: beam.PCollection) -> dict[str, beam.PCollection]:
+        signed = keyed | "Sign" >> beam.ParDo(_SignDoFn(self.shapes)).with_outputs(
             STATS, _BANDS, _SKETCHES, main="docs"
         )
         pairs = (

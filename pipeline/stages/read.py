@@ -2,8 +2,9 @@
 dead-lettering bad records.
 
 Files are listed when the pipeline is built (so a glob that matches nothing fails at once, naming
-the glob) and read one file per element after a reshuffle, through Beam's filesystems, so local
-paths and gs:// work alike. Crawl files stream record by record (pipeline/crawl/documents.py);
+the glob) and read through Beam's filesystems, so local paths and gs:// work alike: a big plain
+JSONL file in ranges of whole lines (`read.split_bytes`), every other file whole, the ranges
+spread over the workers by a reshuffle. Crawl files stream record by record (pipeline/crawl/documents.py);
 records that are not pages are counted in the read stage's `extra` as `crawl.skipped.<reason>`,
 and every record is counted once: crawl.records = documents in + records skipped. When the input
 holds crawl files, the `url_dedupe` stage follows the read stage.
@@ -91,6 +92,54 @@ def open_lines(raw: IO[bytes], path: str) -> IO[bytes]:
 
 
 SKIP_CHUNK = 1 << 20  # bytes read at a time while skipping the rest of an oversized line
+SCAN_CHUNK = 1 << 20  # bytes read at a time while finding where a file's ranges start
+
+
+@dataclass(frozen=True)
+class FileRange:
+    """A run of whole lines of one file: what one read step handles."""
+
+    path: str
+    start: int = 0  # byte offset of its first line
+    end: int | None = None  # byte offset after its last line; None: to the end of the file
+    first_line: int = 0  # the first line's number in the file: positions stay line numbers
+
+
+def is_splittable(path: str, configured: InputFormat = "auto") -> bool:
+    """Plain JSONL can be read from any line start; compressed streams, Parquet and crawls cannot."""
+    return file_format(path, configured) == "jsonl" and not path.endswith((".gz", ".zst", ".zstd"))
+
+
+def line_ranges(stream: IO[bytes], path: str, split_bytes: int) -> Iterator[FileRange]:
+    """Ranges of about `split_bytes`, each ending at a line end, with the number of its first line.
+
+    One sequential pass counting newlines (memory-speed); the lines are parsed later, by the read
+    steps, in parallel.
+    """
+    start, first_line, lines, offset, target = 0, 0, 0, 0, split_bytes
+    while chunk := stream.read(SCAN_CHUNK):
+        while target < offset + len(chunk):
+            cut = chunk.find(b"\n", max(0, target - offset))
+            if cut < 0:
+                break
+            end = offset + cut + 1
+            yield FileRange(path, start, end, first_line)
+            start, first_line = end, lines + chunk.count(b"\n", 0, cut + 1)
+            target = end + split_bytes
+        lines += chunk.count(b"\n")
+        offset += len(chunk)
+    if start < offset or start == 0:
+        yield FileRange(path, start, None, first_line)
+
+
+def lines_in_range(stream: IO[bytes], limit: int, length: int | None) -> Iterator[bytes | OversizedLine]:
+    """`bounded_lines` of `stream` (already at the range's start), stopping after `length` bytes."""
+    consumed = 0
+    for line in bounded_lines(stream, limit):
+        if length is not None and consumed >= length:
+            return
+        consumed += line.length if isinstance(line, OversizedLine) else len(line)
+        yield line
 
 
 @dataclass(frozen=True)
@@ -135,8 +184,8 @@ class _ReadFileDoFn(CountingDoFn):
     def setup(self) -> None:
         self.url_filter = self.crawl.url_filter()
 
-    def process(self, path: str) -> Iterator[Any]:
-        position = 0
+    def process(self, where: FileRange) -> Iterator[Any]:
+        path, position = where.path, where.first_line
         fmt = file_format(path, self.config.format)
         try:
             with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
@@ -148,7 +197,10 @@ class _ReadFileDoFn(CountingDoFn):
                         yield from self._emit(parsed, utf8_len(parsed["text"]) if isinstance(parsed, dict) else 0)
                 else:
                     limit = self.config.max_document_bytes
-                    for position, line in enumerate(bounded_lines(open_lines(raw, path), limit)):
+                    raw.seek(where.start)
+                    length = None if where.end is None else where.end - where.start
+                    lines = lines_in_range(open_lines(raw, path), limit, length)
+                    for position, line in enumerate(lines, start=where.first_line):
                         if isinstance(line, OversizedLine):
                             yield from self._too_large(line, path, position)
                             continue
@@ -218,6 +270,23 @@ class _ReadFileDoFn(CountingDoFn):
         yield beam.pvalue.TaggedOutput(DEAD, DeadLetter(path, position, "document_too_large", detail, preview).to_row())
 
 
+class _PlanRangesDoFn(beam.DoFn):
+    """Each file as the ranges its read steps take: several for a big plain JSONL file, else one."""
+
+    def __init__(self, config: ReadConfig) -> None:
+        self.config = config
+
+    def process(self, path: str) -> Iterator[FileRange]:
+        if not is_splittable(path, self.config.format):
+            yield FileRange(path)
+            return
+        try:
+            with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
+                yield from line_ranges(raw, path, self.config.split_bytes)
+        except OSError:
+            yield FileRange(path)  # the read step meets the same error and dead-letters the file
+
+
 class ReadDocuments(beam.PTransform):
     """Files (already matched) -> documents, with `dead`, `rejected` and `stats` outputs.
 
@@ -241,7 +310,8 @@ class ReadDocuments(beam.PTransform):
         outputs = (
             pbegin
             | "ListFiles" >> beam.Create(self.paths)
-            | "SpreadFiles" >> beam.Reshuffle()
+            | "PlanRanges" >> beam.ParDo(_PlanRangesDoFn(self.config))
+            | "SpreadRanges" >> beam.Reshuffle()
             | "ParseRecords"
             >> beam.ParDo(_ReadFileDoFn(self.config, self.crawl, self.fingerprint)).with_outputs(
                 STATS, REJECTED, DEAD, main=KEPT

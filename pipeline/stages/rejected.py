@@ -10,6 +10,7 @@ private-key block can be longer than that margin; one left open at the cut is re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import apache_beam as beam
@@ -50,7 +51,8 @@ def clip_record(doc: Document, limit: int) -> Document:
 
 
 class PrepareRejected(beam.PTransform):
-    """Rejected documents as the sink should hold them: clipped per `OutputConfig`, scrubbed per `PiiConfig`.
+    """Every stage's rejected documents, gathered as the sink should hold them: clipped per
+    `OutputConfig`, scrubbed per `PiiConfig`.
 
     Returns `{KEPT: rows}`, plus `STATS` (the `pii_rejected` counts) when PII is on.
     """
@@ -60,12 +62,16 @@ class PrepareRejected(beam.PTransform):
         self.output = output
         self.pii = pii
 
-    def expand(self, rows: beam.PCollection) -> dict[str, Any]:
+    def expand(self, sources: Sequence[beam.PCollection]) -> dict[str, Any]:
         preview = self.output.rejected_text == "preview"
         limit = self.output.rejected_preview_chars
         if preview:
+            # Clipped where each stage rejects (the step fuses with it), before anything gathers
+            # rows: a runner that holds the gathered rows in memory then holds previews, not texts.
             margin = SCRUB_MARGIN_CHARS if self.pii.enabled else 0
-            rows = rows | "ClipRejected" >> beam.Map(clip_record, limit + margin)
+            sources = [rows | f"ClipRejected{i}" >> beam.Map(clip_record, limit + margin)
+                       for i, rows in enumerate(sources)]
+        rows = sources | "GatherRejected" >> beam.Flatten()
         if not self.pii.enabled:
             return {KEPT: rows}
         scrubbed = rows | "ScrubRejected" >> ScrubRejected(self.pii)

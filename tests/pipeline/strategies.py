@@ -101,8 +101,9 @@ def assert_every_line_counted(output: ReaderOutput, data: bytes) -> None:
     assert output.counts.docs_in + output.counts.extra.get("blank_lines", 0) == lines
 
 
-def read_with(dofn: beam.DoFn, path: str) -> ReaderOutput:
-    """Run a reading DoFn on one file in this process, as a Beam worker would, without a pipeline."""
+def read_with(dofn: beam.DoFn, path: Any) -> ReaderOutput:
+    """Run a reading DoFn on one file (a path, or a FileRange) in this process, as a Beam worker
+    would, without a pipeline."""
     dofn.setup()
     dofn.start_bundle()
     output = ReaderOutput([], [], [], dofn.counts)

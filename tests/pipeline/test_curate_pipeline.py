@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from gemmaflow.pipeline.config import CurateConfig, NearDedupeConfig
+from gemmaflow.pipeline.config import CurateConfig, NearDedupeConfig, ReadConfig
 from gemmaflow.pipeline.jobs.curate import run_curate
 from gemmaflow.pipeline.run_output import OutputExistsError
 from gemmaflow.pipeline.stages.read import InputNotFoundError
@@ -201,15 +201,24 @@ def _sorted_rows(folder: Path) -> list[dict]:
     return sorted(read_rows(folder), key=lambda r: r["id"])
 
 
+def _counts(stats: dict) -> list[tuple]:
+    return [(s["stage"], s["docs_in"], s["kept"], s["dropped"]) for s in stats["stages"]]
+
+
 @pytest.mark.slow
-def test_multi_process_runner_gives_the_same_output(fixture_corpus, tmp_path):
+def test_multi_process_runner_reading_in_ranges_gives_the_same_output(fixture_corpus, tmp_path):
     single = run_curate([str(fixture_corpus)], str(tmp_path / "a"), CurateConfig(), echo=False)
+    # The 10 kB file read in ranges of about 1 kB by two worker processes.
+    split = CurateConfig(read=ReadConfig(split_bytes=1024))
     multi = run_curate(
-        [str(fixture_corpus)], str(tmp_path / "b"), CurateConfig(),
+        [str(fixture_corpus)], str(tmp_path / "b"), split,
         ["--direct_running_mode", "multi_processing", "--direct_num_workers", "2"], echo=False,
     )
-    assert single["accounting"] == multi["accounting"]
-    assert _sorted_rows(tmp_path / "a" / "data") == _sorted_rows(tmp_path / "b" / "data")
+    assert fixture_corpus.stat().st_size > 8 * 1024
+    assert single["accounting"] == multi["accounting"] and _counts(single) == _counts(multi)
+    for sink in ("data", "rejected", "dead_letter"):
+        assert _sorted_rows(tmp_path / "a" / sink) == _sorted_rows(tmp_path / "b" / sink)
+    assert not (tmp_path / "a" / "_spill").exists() and not (tmp_path / "b" / "_spill").exists()
 
 
 def test_same_input_same_output(fixture_corpus, tmp_path):

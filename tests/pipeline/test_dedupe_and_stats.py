@@ -1,11 +1,12 @@
 import pytest
 
 from gemmaflow.pipeline.dedupe import split_survivor, text_hash
+from gemmaflow.pipeline.stages.grouping import KeyedDoc
 from gemmaflow.pipeline.stats import AccountingError, StageCounts, check_accounting, merge_parts, render_table
 
 
-def _doc(doc_id: str, position: int = 0) -> dict:
-    return {"id": doc_id, "text": "t", "provenance": {"file": "f", "position": position}}
+def _doc(doc_id: str, position: int = 0) -> KeyedDoc:
+    return KeyedDoc("spill", position, doc_id, "f", position, 1, {})
 
 
 def test_text_hash_is_stable_and_content_sensitive():
@@ -16,13 +17,13 @@ def test_text_hash_is_stable_and_content_sensitive():
 def test_survivor_is_smallest_id_whatever_the_order():
     docs = [_doc("c"), _doc("a"), _doc("b")]
     for ordering in (docs, docs[::-1]):
-        survivor, dups = split_survivor(ordering)
-        assert survivor["id"] == "a" and [d["id"] for d in dups] == ["b", "c"]
+        survivor, dups = split_survivor(ordering, KeyedDoc.order)
+        assert survivor.id == "a" and [d.id for d in dups] == ["b", "c"]
 
 
 def test_survivor_tie_broken_by_position():
-    survivor, _ = split_survivor([_doc("a", 5), _doc("a", 2)])
-    assert survivor["provenance"]["position"] == 2
+    survivor, _ = split_survivor([_doc("a", 5), _doc("a", 2)], KeyedDoc.order)
+    assert survivor.position == 2
 
 
 def _counts(stage: str, docs_in: int, kept: int, dropped: dict | None = None, dead: dict | None = None) -> StageCounts:

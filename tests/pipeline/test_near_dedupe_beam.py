@@ -57,13 +57,14 @@ def merged_stats(stats: beam.PCollection) -> beam.PCollection:
     return stats | "Parts" >> beam.combiners.ToList() | "Merge" >> beam.Map(lambda p: merge_parts(p)["near_dedupe"])
 
 
-def test_planted_near_duplicates_and_chain_come_out_as_known_clusters():
+def test_planted_near_duplicates_and_chain_come_out_as_known_clusters(tmp_path):
     chain_ids = [f"c{i:02d}" for i in range(26)]
     expected_rejected = [("a-copy2", "cluster=a-copy1 survivor=a-copy1 size=3"),
                          ("a-orig", "cluster=a-copy1 survivor=a-copy1 size=3")]
     expected_rejected += [(c, "cluster=c00 survivor=c00 size=26") for c in chain_ids[1:]]
     with TestPipeline() as p:
-        out = p | beam.Create(planted_corpus()) | NearDedupe(NearDedupeConfig(components_rounds=5))
+        stage = NearDedupe(NearDedupeConfig(components_rounds=5)).on_documents(str(tmp_path))
+        out = p | beam.Create(planted_corpus()) | stage
         assert_that(ids(out[KEPT], "Ids"), equal_to(
             ["a-copy1", "hn-1", "hn-2", "unique", "code-1", "punctuation", "one-word", "other-word", "c00"]
         ), label="Kept")
@@ -83,13 +84,13 @@ def test_planted_near_duplicates_and_chain_come_out_as_known_clusters():
 
 
 @pytest.mark.slow
-def test_unsettled_components_remove_fewer_documents_never_a_survivor():
+def test_unsettled_components_remove_fewer_documents_never_a_survivor(tmp_path):
     link, docs = prose(9, 300), []
     for i in range(26):
         docs.append(doc(f"c{i:02d}", text(link)))
         link = edited(link, 10, seed=200 + i)
     with TestPipeline() as p:
-        out = p | beam.Create(docs) | NearDedupe(NearDedupeConfig(components_rounds=1))
+        out = p | beam.Create(docs) | NearDedupe(NearDedupeConfig(components_rounds=1)).on_documents(str(tmp_path))
         kept = beam.pvalue.AsList(ids(out[KEPT], "Ids"))
         survivors = out[REJECTED] | beam.Map(lambda r: r["reject_detail"].split("survivor=")[1].split()[0])
         assert_that(survivors | beam.Map(lambda s, k: s in k, kept) | beam.Distinct(), equal_to([True]),
@@ -99,7 +100,7 @@ def test_unsettled_components_remove_fewer_documents_never_a_survivor():
         assert_that(unsettled, equal_to([(True, True, True)]), label="Unsettled")
 
 
-def test_highest_signal_survives_and_oversized_buckets_become_stars():
+def test_highest_signal_survives_and_oversized_buckets_become_stars(tmp_path):
     body = prose(8, 300)
     docs = [doc(f"d{i}", text(edited(body, i, seed=i))) for i in range(5)]
     for i, d in enumerate(docs):
@@ -108,7 +109,7 @@ def test_highest_signal_survives_and_oversized_buckets_become_stars():
         survivor="highest_signal", survivor_signal="quality", max_bucket_size=2, components_rounds=2
     )
     with TestPipeline() as p:
-        out = p | beam.Create(docs) | NearDedupe(config)
+        out = p | beam.Create(docs) | NearDedupe(config).on_documents(str(tmp_path))
         assert_that(ids(out[KEPT], "Ids"), equal_to(["d1"]), label="Kept")  # 0.9, tie with d4 broken by id
         assert_that(out[REJECTED] | beam.Map(lambda r: r["reject_detail"]),
                     equal_to(["cluster=d0 survivor=d1 size=5"] * 4), label="Detail")

@@ -25,7 +25,7 @@ from gemmaflow.core.domains import DOMAINS
 from gemmaflow.pipeline.config import CrawlConfig, ReadConfig
 from gemmaflow.pipeline.records import DeadLetter, loads_utf8, parse_json_line
 from gemmaflow.pipeline.stages.base import KEPT
-from gemmaflow.pipeline.stages.read import ReadDocuments, _ReadFileDoFn
+from gemmaflow.pipeline.stages.read import FileRange, ReadDocuments, _ReadFileDoFn, line_ranges
 
 from .strategies import (
     any_text,
@@ -176,7 +176,7 @@ def test_a_jsonl_file_is_read_to_the_end_and_every_line_accounted_for(lines, suf
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"in.jsonl{suffix}"
         path.write_bytes(stored)
-        out = read_with(_ReadFileDoFn(ReadConfig(), CrawlConfig(), "fp"), str(path))
+        out = read_with(_ReadFileDoFn(ReadConfig(), CrawlConfig(), "fp"), FileRange(str(path)))
     out.assert_accounted()
     if cut is not None:
         return  # a cut file: what was readable is out, the rest is one `unreadable_file` dead letter
@@ -186,6 +186,33 @@ def test_a_jsonl_file_is_read_to_the_end_and_every_line_accounted_for(lines, suf
         text = expected_text(record)
         if text is not None:
             assert_read_as(kept[position], text, ascii_escapes)
+
+
+@settings(max_examples=60)
+@given(
+    lines=st.lists(st.one_of(record_lines, other_lines), max_size=12),
+    split_bytes=st.integers(1, 200),
+    limit=st.sampled_from([16 * 1024 * 1024, 40]),
+    trailing_newline=st.booleans(),
+)
+def test_a_plain_file_read_in_ranges_gives_what_reading_it_whole_gives(lines, split_bytes, limit, trailing_newline):
+    # Ranges cut anywhere (even inside a line or an oversized line): the same records, dead
+    # letters, positions and counts as one read of the whole file.
+    data = b"\n".join(line for _, line, _ in lines) + (b"\n" if trailing_newline and lines else b"")
+    config = ReadConfig(max_document_bytes=limit, split_bytes=split_bytes)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "in.jsonl"
+        path.write_bytes(data)
+        whole = read_with(_ReadFileDoFn(config, CrawlConfig(), "fp"), FileRange(str(path)))
+        with path.open("rb") as stream:
+            ranges = list(line_ranges(stream, str(path), split_bytes))
+        parts = [read_with(_ReadFileDoFn(config, CrawlConfig(), "fp"), where) for where in ranges]
+    assert ranges[0].start == 0 and ranges[-1].end in (None, len(data))
+    assert all(a.end == b.start for a, b in zip(ranges, ranges[1:], strict=False))
+    assert [doc for part in parts for doc in part.kept] == whole.kept
+    assert [row for part in parts for row in part.dead] == whole.dead
+    assert sum(part.counts.docs_in for part in parts) == whole.counts.docs_in
+    assert sum(part.counts.extra.get("blank_lines", 0) for part in parts) == whole.counts.extra.get("blank_lines", 0)
 
 
 parquet_text = st.one_of(st.none(), st.text(max_size=20))
@@ -208,7 +235,7 @@ def test_a_parquet_file_is_read_and_every_row_accounted_for(rows, text_as_int, c
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "in.parquet"
         path.write_bytes(stored)
-        out = read_with(_ReadFileDoFn(ReadConfig(), CrawlConfig(), "fp"), str(path))
+        out = read_with(_ReadFileDoFn(ReadConfig(), CrawlConfig(), "fp"), FileRange(str(path)))
     out.assert_accounted()
     if cut is None:
         expected = [] if text_as_int else [row["text"] for row in rows if row["text"] is not None]

@@ -40,10 +40,8 @@ def test_the_preview_is_scrubbed_before_it_is_cut():
     # The address straddles the preview's end: the scrubber must see it whole, or half of it would stay.
     text = "a" * 90 + " " + EMAIL + " " + "b" * 500
     with TestPipeline() as p:
-        prepared = (
-            p
-            | beam.Create([rejected_row(text)])
-            | PrepareRejected(OutputConfig(rejected_preview_chars=100), PiiConfig(ner_models=()))
+        prepared = (p | beam.Create([rejected_row(text)]),) | PrepareRejected(
+            OutputConfig(rejected_preview_chars=100), PiiConfig(ner_models=())
         )
         lengths = prepared[KEPT] | beam.Map(lambda row: (len(row["text"]), "jane" in row["text"], "<EM" in row["text"]))
         assert_that(lengths, equal_to([(100, False, True)]))
@@ -52,16 +50,14 @@ def test_the_preview_is_scrubbed_before_it_is_cut():
 def test_full_text_on_request_and_a_preview_without_pii():
     text = "a" * 5000
     with TestPipeline() as p:
-        full = (
-            p
-            | "Full" >> beam.Create([rejected_row(text)])
-            | "PrepFull" >> PrepareRejected(OutputConfig(rejected_text="full"), PiiConfig(enabled=False))
+        full = (p | "Full" >> beam.Create([rejected_row(text)]),) | "PrepFull" >> PrepareRejected(
+            OutputConfig(rejected_text="full"), PiiConfig(enabled=False)
         )
         preview = (
-            p
-            | "Preview" >> beam.Create([rejected_row(text)])
-            | "PrepPreview" >> PrepareRejected(OutputConfig(), PiiConfig(enabled=False))
-        )
+            p | "Preview" >> beam.Create([rejected_row(text)]),
+            p | "Preview2" >> beam.Create([rejected_row(text)]),
+        ) | "PrepPreview" >> PrepareRejected(OutputConfig(), PiiConfig(enabled=False))
         assert STATS not in full
         assert_that(full[KEPT] | "FullLen" >> beam.Map(lambda r: len(r["text"])), equal_to([5000]), label="full")
-        assert_that(preview[KEPT] | "PrevLen" >> beam.Map(lambda r: len(r["text"])), equal_to([2000]), label="prev")
+        previews = preview[KEPT] | "PrevLen" >> beam.Map(lambda r: len(r["text"]))
+        assert_that(previews, equal_to([2000, 2000]), label="prev")

@@ -100,10 +100,10 @@ def test_heuristics_stage_routes_drop_reason():
                     equal_to([("short", "heuristics", "gopher_quality")]), label="Rejected")
 
 
-def test_exact_dedupe_keeps_smallest_id_per_text():
+def test_exact_dedupe_keeps_smallest_id_per_text(tmp_path):
     docs = [doc("b", "same"), doc("a", "same"), doc("c", "same"), doc("d", "different")]
     with TestPipeline() as p:
-        out = p | beam.Create(docs) | ExactDedupe()
+        out = p | beam.Create(docs) | ExactDedupe().on_documents(str(tmp_path))
         assert_that(ids(out[KEPT], "Ids"), equal_to(["a", "d"]), label="Kept")
         assert_that(out[REJECTED] | beam.Map(lambda d: (d["id"], d["reject_detail"])),
                     equal_to([("b", "survivor=a"), ("c", "survivor=a")]), label="Rejected")

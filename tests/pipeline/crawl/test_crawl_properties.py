@@ -20,7 +20,7 @@ from gemmaflow.pipeline.crawl.documents import Dropped, Page, Skipped, warc_even
 from gemmaflow.pipeline.crawl.http import BodyDecodeError, dechunk, decode_body
 from gemmaflow.pipeline.crawl.urls import UrlFilter
 from gemmaflow.pipeline.records import DeadLetter
-from gemmaflow.pipeline.stages.read import _ReadFileDoFn
+from gemmaflow.pipeline.stages.read import FileRange, _ReadFileDoFn
 
 from ..strategies import any_text, assert_utf8, read_with
 from .warcdata import http, page, per_record_gzip, record, response, whole_gzip
@@ -217,7 +217,7 @@ def test_the_read_stage_counts_every_crawl_record_once(data, suffix):
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"crawl{suffix}"
         path.write_bytes(data)
-        out = read_with(_ReadFileDoFn(ReadConfig(), CrawlConfig(), "fp"), str(path))
+        out = read_with(_ReadFileDoFn(ReadConfig(), CrawlConfig(), "fp"), FileRange(str(path)))
     out.assert_accounted()
     extra = out.counts.extra
     skipped = sum(n for key, n in extra.items() if key.startswith("crawl.skipped."))
