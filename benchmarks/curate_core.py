@@ -1,7 +1,8 @@
 """Throughput, memory and accuracy of the curation core, side by side with datatrove.
 
-Measures `gemmaflow curate` (read, normalise, domain, language, heuristics, exact dedupe, Parquet
-write) on a corpus with ground truth in one run with datatrove's LanguageFilter + GopherRepetition +
+Measures `gemmaflow curate` with the default config (read, normalise, domain, language,
+heuristics, classify, exact and near dedupe, PII, Parquet write), and the same chain with PII
+off, on a corpus with ground truth in one run with datatrove's LanguageFilter + GopherRepetition +
 GopherQuality + C4Quality + FineWebQuality (benchmarks/datatrove_baseline.py, run in its own virtual
 environment because datatrove pulls a conflicting fastText wheel), then scores the curated output
 against the corpus ground truth: with an external scoring script when `--scorer` names one (run as
@@ -9,7 +10,8 @@ against the corpus ground truth: with an external scoring script when `--scorer`
 is), and always with this script's own per-stage breakdown.
 
 Per-core figures use CPU time (process_time of the whole process, Beam's own threads included),
-so they do not depend on how many cores the machine has or what else it is doing.
+so they do not depend on how many cores the machine has or what else it is doing. gemmaflow runs
+in this one process (`--direct_num_workers 1` unless other Beam options are given after `--`).
 
     python benchmarks/curate_core.py --corpus CORPUS --datatrove-python DT_PYTHON --scorer SCORER
     python benchmarks/curate_core.py --corpus CORPUS --limit 3000          # quicker, gemmaflow side only
@@ -48,13 +50,15 @@ def write_input_sample(corpus: Path, limit: int | None, folder: Path) -> tuple[P
     return path, docs, mb
 
 
-def run_gemmaflow(input_path: Path, output: Path, beam_args: list[str]) -> dict:
+def run_gemmaflow(input_path: Path, output: Path, beam_args: list[str], pii: bool = True) -> dict:
     """One curate run in this process; CPU time covers every Beam thread of the in-process runner."""
-    from gemmaflow.pipeline.config import CurateConfig
+    from gemmaflow.pipeline.config import CurateConfig, PiiConfig
     from gemmaflow.pipeline.jobs.curate import run_curate
 
+    config = CurateConfig() if pii else CurateConfig(pii=PiiConfig(enabled=False))
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    stats = run_curate([str(input_path)], str(output), CurateConfig(), beam_args, overwrite=True, echo=True)
+    stats = run_curate([str(input_path)], str(output), config, beam_args or ["--direct_num_workers=1"],
+                       overwrite=True, echo=True)
     cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     return {
@@ -142,6 +146,9 @@ def main() -> None:
         folder = Path(tmp)
         input_path, docs, mb = write_input_sample(args.corpus, args.limit, folder)
         print(f"input: {docs} documents, {mb:.1f} MB of text")
+        # Without PII first: peak RSS is the process's high-water mark, so each row shows its own.
+        no_pii = run_gemmaflow(input_path, folder / "out-no-pii", args.beam_args, pii=False)
+        no_pii.update(docs_per_s_per_core=docs / no_pii["cpu_s"], mb_per_s_per_core=mb / no_pii["cpu_s"])
         ours = run_gemmaflow(input_path, folder / "out", args.beam_args)
         ours.update(docs_per_s_per_core=docs / ours["cpu_s"], mb_per_s_per_core=mb / ours["cpu_s"])
         accuracy = (score(args.scorer, args.corpus, input_path, folder / "out")
@@ -150,18 +157,21 @@ def main() -> None:
 
     print("\n== throughput (per core = per CPU-second)")
     print(f"{'':12}{'docs/s/core':>14}{'MB/s/core':>12}{'CPU s':>10}{'wall s':>10}{'peak MB':>10}{'kept':>8}")
-    print(f"{'gemmaflow':12}{ours['docs_per_s_per_core']:>14.1f}{ours['mb_per_s_per_core']:>12.3f}"
-          f"{ours['cpu_s']:>10.1f}{ours['wall_s']:>10.1f}{ours['peak_rss_mb']:>10.0f}{ours['kept']:>8}")
+    for name, run in (("gemmaflow", ours), ("  no PII", no_pii)):
+        print(f"{name:12}{run['docs_per_s_per_core']:>14.1f}{run['mb_per_s_per_core']:>12.3f}"
+              f"{run['cpu_s']:>10.1f}{run['wall_s']:>10.1f}{run['peak_rss_mb']:>10.0f}{run['kept']:>8}")
     if theirs:
         print(f"{'datatrove':12}{theirs['docs_per_s_per_core']:>14.1f}{theirs['mb_per_s_per_core']:>12.3f}"
               f"{theirs['cpu_s']:>10.1f}{'':>10}{theirs['peak_rss_mb']:>10.0f}{theirs['kept']:>8}")
-        print(f"ratio gemmaflow / datatrove (docs/s per core): "
-              f"{ours['docs_per_s_per_core'] / theirs['docs_per_s_per_core']:.2f}x")
+        for name, run in (("default chain", ours), ("without PII", no_pii)):
+            print(f"ratio gemmaflow {name} / datatrove (docs/s per core): "
+                  f"{run['docs_per_s_per_core'] / theirs['docs_per_s_per_core']:.2f}x")
     print("seconds inside each stage's per-document function:", ours["stage_seconds"])
     print("\n== accuracy against the corpus ground truth\n" + accuracy)
     if args.json_out:
         args.json_out.write_text(json.dumps(
-            {"docs": docs, "mb": mb, "gemmaflow": ours, "datatrove": theirs, "accuracy": accuracy}, indent=2))
+            {"docs": docs, "mb": mb, "gemmaflow": ours, "gemmaflow_no_pii": no_pii, "datatrove": theirs,
+             "accuracy": accuracy}, indent=2))
 
 
 if __name__ == "__main__":
