@@ -6,6 +6,7 @@ from __future__ import annotations
 import codecs
 import gzip
 import io
+import itertools
 import json
 import re
 import tempfile
@@ -208,7 +209,7 @@ def test_a_plain_file_read_in_ranges_gives_what_reading_it_whole_gives(lines, sp
             ranges = list(line_ranges(stream, str(path), split_bytes))
         parts = [read_with(_ReadFileDoFn(config, CrawlConfig(), "fp"), where) for where in ranges]
     assert ranges[0].start == 0 and ranges[-1].end in (None, len(data))
-    assert all(a.end == b.start for a, b in zip(ranges, ranges[1:], strict=False))
+    assert all(a.end == b.start for a, b in itertools.pairwise(ranges))
     assert [doc for part in parts for doc in part.kept] == whole.kept
     assert [row for part in parts for row in part.dead] == whole.dead
     assert sum(part.counts.docs_in for part in parts) == whole.counts.docs_in
