@@ -39,7 +39,6 @@ class SpillWriter:
     def __init__(self, folder: str) -> None:
         self.spill_id = uuid.uuid4().hex
         self.rows = 0
-        self.bytes = 0
         path = spill_path(folder, self.spill_id)
         self._raw = FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED)
         self._stream: IO[bytes] = zstandard.ZstdCompressor(level=_LEVEL).stream_writer(self._raw, closefd=False)
@@ -49,7 +48,6 @@ class SpillWriter:
         data = pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL)
         self._stream.write(_LENGTH.pack(len(data)))
         self._stream.write(data)
-        self.bytes += len(data)
         self.rows += 1
         return self.rows - 1
 
