@@ -384,7 +384,7 @@ class OutputConfig:
     write_rejected: bool = True
     rejected_text: Literal["preview", "full"] = "preview"
     rejected_preview_chars: int = 2000
-    row_group_size: int = 1000
+    row_group_size: int = 1000  # rows per Parquet row group: also what a writer holds in memory
 
     def __post_init__(self) -> None:
         if self.rejected_preview_chars < 1:

@@ -48,6 +48,10 @@ class WriteParquet(beam.PTransform):
             codec=self.config.compression,
             file_name_suffix=".parquet",
             num_shards=self.config.num_shards,
+            # A row group every `row_group_size` rows, as the setting says; Beam's default instead
+            # buffers 64 MB of rows per open file before writing one, which every worker pays for
+            # the curated and the rejected sink alike.
+            row_group_buffer_size=1,
             record_batch_size=self.config.row_group_size,
         )
 

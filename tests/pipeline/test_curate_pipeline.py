@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from gemmaflow.pipeline.config import CurateConfig, NearDedupeConfig, ReadConfig
+from gemmaflow.pipeline.config import CurateConfig, NearDedupeConfig, OutputConfig, ReadConfig
 from gemmaflow.pipeline.jobs.curate import run_curate
 from gemmaflow.pipeline.run_output import OutputExistsError
 from gemmaflow.pipeline.stages.read import InputNotFoundError
@@ -247,3 +247,14 @@ def test_lone_surrogates_are_repaired_not_fatal(tmp_path):
     [row] = rows
     assert "\ufffd" in row["text"] and dict(row["signals"])["read.surrogates_replaced"] == 3.0
     assert json.loads(row["meta"]) == {"k\ufffd": "v\ufffd"}
+
+
+def test_row_group_size_is_rows_per_row_group(fixture_corpus, tmp_path):
+    # Beam's Parquet sink otherwise buffers 64 MB per open file before its first row group.
+    run_curate([str(fixture_corpus)], str(tmp_path / "o"), CurateConfig(output=OutputConfig(row_group_size=2)),
+               echo=False)
+    sizes = [
+        [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+        for meta in (pq.ParquetFile(f).metadata for f in (tmp_path / "o" / "data").glob("*.parquet"))
+    ]
+    assert sizes and all(all(n <= 2 for n in groups) and sum(groups) > 2 for groups in sizes)
