@@ -134,9 +134,10 @@ def line_ranges(stream: IO[bytes], path: str, split_bytes: int) -> Iterator[File
 
 def lines_in_range(stream: IO[bytes], limit: int, length: int | None) -> Iterator[bytes | OversizedLine]:
     """`bounded_lines` of `stream` (already at the range's start), stopping after `length` bytes."""
-    consumed = 0
-    for line in bounded_lines(stream, limit):
-        if length is not None and consumed >= length:
+    lines, consumed = bounded_lines(stream, limit), 0
+    while length is None or consumed < length:  # never reads the next range's first line
+        line = next(lines, None)
+        if line is None:
             return
         consumed += line.length if isinstance(line, OversizedLine) else len(line)
         yield line
