@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     from gemmaflow.pipeline.config import load_curate_config
     from gemmaflow.pipeline.jobs.beam_job import PipelineOptionsError, UnusableRunError
-    from gemmaflow.pipeline.jobs.curate import run_curate
+    from gemmaflow.pipeline.jobs.curate import run_curate, submit_curate
     from gemmaflow.pipeline.run_output import OutputExistsError
     from gemmaflow.pipeline.stages.read import InputNotFoundError
     from gemmaflow.pipeline.stats import AccountingError
@@ -33,6 +33,11 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     try:
         if args.dry_run:
             dry_run(inputs, args.output, config, beam_args)
+            return 0
+        if args.submit_only:
+            job_id = submit_curate(inputs, args.output, config, beam_args, overwrite=args.overwrite)
+            print(f"submitted{' job ' + job_id if job_id else ''}: its last step writes {args.output}/stats.json "
+                  "and the completion marker")
             return 0
         run_curate(inputs, args.output, config, beam_args, overwrite=args.overwrite, progress=not args.quiet)
     except (InputNotFoundError, OutputExistsError, PipelineOptionsError) as exc:
@@ -103,6 +108,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--dry-run", action="store_true",
         help="build the Beam graph with the given pipeline options and print it with the resolved config; "
         "submit, read and write nothing",
+    )  # fmt: skip
+    parser.add_argument(
+        "--submit-only", action="store_true",
+        help="submit the job and exit without waiting (a Dataflow flex template's launcher must); the job's "
+        "last step writes stats.json and the completion marker",
     )  # fmt: skip
     add_quiet_flag(parser)
     parser.set_defaults(handler=run, accepts_beam_args=True)

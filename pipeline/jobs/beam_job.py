@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.pipeline import AppliedPTransform, PipelineVisitor
 
 from gemmaflow.core.configio import fingerprint, to_dict
 from gemmaflow.pipeline.jobs.runners import every_core, input_bytes, runner_for, runner_name
@@ -112,10 +113,26 @@ def run_beam_job(job: BeamJob, build: Build, finalise: Finalise | None = None) -
         monitor.follow(result)
         result.wait_until_finish()
     seconds = time.time() - started
-    delete_spill(FileSystems.join(job.output, SPILL_DIR))  # documents that waited for the grouping stages
-
-    stages = {**{name: StageCounts(name) for name in chain}, **read_counts(job.output)}
+    document, stages = record_run(job, chain, runner, seconds)
     monitor.finish(stages)
+    if job.echo:
+        print(render_table(ordered_stages(stages, chain)))
+        terms = document["accounting"]
+        print(f"\n{terms['records_read']} records read = {terms['kept']} kept + {terms['dropped']} dropped + "
+              f"{terms['dead_lettered']} dead-lettered  ({seconds:.1f} s)")
+    check_usable(job, document)
+    outcome = JobResult(document, stages)
+    if finalise is not None:
+        outcome = dataclasses.replace(outcome, product=finalise(outcome))
+    mark_complete(job, document)
+    return outcome
+
+
+def record_run(job: BeamJob, chain: Sequence[str], runner: str, seconds: float
+               ) -> tuple[dict[str, Any], dict[str, StageCounts]]:
+    """Once the graph has run: the spill files deleted, the counts merged and checked, stats.json written."""
+    delete_spill(FileSystems.join(job.output, SPILL_DIR))  # documents that waited for the grouping stages
+    stages = {**{name: StageCounts(name) for name in chain}, **read_counts(job.output)}
     run = {
         "job": job.name,
         "pipeline_version": PIPELINE_VERSION,
@@ -130,22 +147,68 @@ def run_beam_job(job: BeamJob, build: Build, finalise: Finalise | None = None) -
     document = stats_document(stages, chain, run)
     with FileSystems.create(FileSystems.join(job.output, STATS_FILE)) as handle:
         handle.write(dumps(document).encode("utf-8"))
-    if job.echo:
-        print(render_table(ordered_stages(stages, chain)))
-        terms = document["accounting"]
-        print(f"\n{terms['records_read']} records read = {terms['kept']} kept + {terms['dropped']} dropped + "
-              f"{terms['dead_lettered']} dead-lettered  ({seconds:.1f} s)")
+    return document, stages
+
+
+def check_usable(job: BeamJob, document: dict[str, Any]) -> None:
     problem = unusable(document["accounting"], job.max_dead_letter_fraction)
     if problem is not None:
         raise UnusableRunError(f"{problem}; counts in {FileSystems.join(job.output, STATS_FILE)}")
-    outcome = JobResult(document, stages)
-    if finalise is not None:
-        outcome = dataclasses.replace(outcome, product=finalise(outcome))
+
+
+def mark_complete(job: BeamJob, document: dict[str, Any]) -> None:
     write_completion_marker(job.output, {
         "job": job.name,
         "pipeline_version": PIPELINE_VERSION,
-        "config_fingerprint": run["config_fingerprint"],
+        "config_fingerprint": document["run"]["config_fingerprint"],
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "accounting": document["accounting"],
     })
-    return outcome
+
+
+class _RecordRunDoFn(beam.DoFn):
+    """The submitted job's last step: what the driver does after a run it waits for, on a worker."""
+
+    def __init__(self, job: BeamJob, chain: Sequence[str], runner: str, submitted: float) -> None:
+        self.job, self.chain, self.runner, self.submitted = job, chain, runner, submitted
+
+    def process(self, _: Any, *finished: Any) -> Iterator[None]:
+        document, _stages = record_run(self.job, self.chain, self.runner, time.time() - self.submitted)
+        check_usable(self.job, document)  # raising fails the job: no marker
+        mark_complete(self.job, document)
+        yield None
+
+
+def unconsumed(pipeline: beam.Pipeline) -> list[beam.PCollection]:
+    """The PCollections nothing in `pipeline` reads: the ends of the graph (the sinks' results)."""
+    produced: list[beam.PCollection] = []
+    consumed: set[int] = set()
+
+    class Ends(PipelineVisitor):
+        def visit_transform(self, node: AppliedPTransform) -> None:
+            produced.extend(p for p in node.outputs.values() if isinstance(p, beam.PCollection))
+            consumed.update(id(p) for p in node.inputs)
+            consumed.update(id(side.pvalue) for side in node.side_inputs)
+
+    pipeline.visit(Ends())
+    return [p for p in produced if id(p) not in consumed]
+
+
+def submit_beam_job(job: BeamJob, build: Build) -> str:
+    """Submit `build`'s graph and return without waiting (what a Dataflow flex template's launcher
+    must do); the job's own last step, after every other step, writes stats.json and the marker.
+
+    Returns the runner's job id, or "" for a runner without one.
+    """
+    prepare_output(job.output, job.overwrite, job.name)
+    pipeline, chain = build_graph(every_core(job.beam_args, input_bytes(job.inputs)), build)
+    runner = runner_name(pipeline.options)
+    finished = [
+        beam.pvalue.AsSingleton(end | f"CountEnd{i}" >> beam.combiners.Count.Globally())
+        for i, end in enumerate(unconsumed(pipeline))
+    ]
+    (pipeline | "Once" >> beam.Create([None])
+     | "RecordRun" >> beam.ParDo(_RecordRunDoFn(job, chain, runner, time.time()), *finished))  # fmt: skip
+    result = pipeline.run()
+    job_id = getattr(result, "job_id", None)
+    return str(job_id() if callable(job_id) else job_id or "")

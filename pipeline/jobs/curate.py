@@ -18,7 +18,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from gemmaflow.core.configio import ConfigError, fingerprint
 from gemmaflow.pipeline.config import CurateConfig
-from gemmaflow.pipeline.jobs.beam_job import BeamJob, build_graph, run_beam_job
+from gemmaflow.pipeline.jobs.beam_job import BeamJob, build_graph, run_beam_job, submit_beam_job
 from gemmaflow.pipeline.records import CURATED_SCHEMA, DEAD_LETTER_SCHEMA, REJECTED_SCHEMA
 from gemmaflow.pipeline.registry import CURATE, REGISTRY, StageRegistry, apply_chain, chain_names
 from gemmaflow.pipeline.run_output import write_counts
@@ -107,3 +107,15 @@ def run_curate(
     job = BeamJob("curate", inputs, output, config, beam_args or [], overwrite, echo, progress,
                   run_info={"files": len(paths)}, max_dead_letter_fraction=config.read.max_dead_letter_fraction)
     return run_beam_job(job, lambda pipeline: build_curate(pipeline, paths, output, config, registry)).stats
+
+
+def submit_curate(
+    inputs: list[str], output: str, config: CurateConfig, beam_args: list[str] | None = None,
+    overwrite: bool = False, registry: StageRegistry = REGISTRY,
+) -> str:
+    """Submit the curate job and return its job id at once; the job writes stats.json and the
+    completion marker itself, as its last step (`gemmaflow curate --submit-only`)."""
+    paths = checked_inputs(inputs, config, registry)
+    job = BeamJob("curate", inputs, output, config, beam_args or [], overwrite, echo=False, progress=False,
+                  run_info={"files": len(paths)}, max_dead_letter_fraction=config.read.max_dead_letter_fraction)
+    return submit_beam_job(job, lambda pipeline: build_curate(pipeline, paths, output, config, registry))
