@@ -25,9 +25,12 @@ def test_what_the_user_chose_is_left_alone(args):
     assert every_core(args, BIG, cores=8) == args
 
 
-def test_small_inputs_and_one_core_stay_in_process():
+def test_small_inputs_one_core_and_inputs_too_big_for_worker_processes_stay_in_process():
     assert every_core([], BIG - 1, cores=8) == []
     assert every_core([], BIG, cores=1) == []
+    memory = 64 * BIG
+    assert every_core([], 8 * BIG, cores=2, memory=memory) != []
+    assert every_core([], 8 * BIG + 1, cores=2, memory=memory) == []  # an eighth of memory at most
 
 
 def test_input_bytes_sums_what_the_patterns_match(tmp_path):
