@@ -38,6 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("USE_TF", "0")
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
+    # `gemmaflow curate ... -- --runner X` separates Beam's options; left in, the `--` would make
+    # Beam's own parser ignore every option after it, and the run would quietly go local.
+    extra = [arg for arg in extra if arg != "--"]
     if extra and not getattr(args, "accepts_beam_args", False):
         parser.error(f"unrecognised arguments: {' '.join(extra)}")
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")

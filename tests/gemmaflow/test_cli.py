@@ -66,3 +66,10 @@ def test_bad_config_files_are_one_line_and_exit_2(tmp_path, capsys, content, exp
     assert main(args[command]) == 2
     err = capsys.readouterr().err.strip()
     assert expected in err and "\n" not in err
+
+
+@pytest.mark.parametrize("separator", [[], ["--"]])
+def test_beam_options_after_a_separator_still_reach_beam(tmp_path, capsys, separator):
+    # A `--` before Beam's options used to make Beam ignore them: the run went local, silently.
+    assert main(["curate", "--output", str(tmp_path / "out"), "--dry-run", *separator, "--runner", "dask"]) == 0
+    assert "built for DaskRunner" in capsys.readouterr().out
