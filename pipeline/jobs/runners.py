@@ -105,8 +105,8 @@ def every_core(
             or nbytes < PARALLEL_MIN_INPUT_BYTES:
         return list(beam_args)
     if nbytes > memory * PARALLEL_MAX_INPUT_SHARE_OF_MEMORY:
-        _LOG.warning("input of %.1f GB: one process (worker processes would need more memory than this machine "
-                     "has; --runner dask uses every core and spills to disk)", nbytes / 1e9)
+        _LOG.warning("input of %.1f GB: one process, since worker processes would need more memory than this "
+                     "machine has (--direct_num_workers N to use them anyway)", nbytes / 1e9)
         return list(beam_args)
     _LOG.info("using %d worker processes, one per core (--direct_num_workers 1: this process only)", cores)
     return [*beam_args, "--direct_running_mode=multi_processing", f"--direct_num_workers={cores}"]
