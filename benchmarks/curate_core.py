@@ -10,8 +10,8 @@ against the corpus ground truth: with an external scoring script when `--scorer`
 is), and always with this script's own per-stage breakdown.
 
 Per-core figures use CPU time (process_time of the whole process, Beam's own threads included),
-so they do not depend on how many cores the machine has or what else it is doing. gemmaflow runs
-in this one process (`--direct_num_workers 1` unless other Beam options are given after `--`).
+so they do not depend on how many cores the machine has or what else it is doing. Each gemmaflow run
+has a fresh process of its own (`--direct_num_workers 1` unless other Beam options follow `--`).
 
     python benchmarks/curate_core.py --corpus CORPUS --datatrove-python DT_PYTHON --scorer SCORER
     python benchmarks/curate_core.py --corpus CORPUS --limit 3000          # quicker, gemmaflow side only
@@ -21,8 +21,10 @@ in this one process (`--direct_num_workers 1` unless other Beam options are give
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import io
 import json
+import multiprocessing
 import resource
 import subprocess
 import sys
@@ -51,6 +53,12 @@ def write_input_sample(corpus: Path, limit: int | None, folder: Path) -> tuple[P
 
 
 def run_gemmaflow(input_path: Path, output: Path, beam_args: list[str], pii: bool = True) -> dict:
+    """One curate run in a fresh process (so neither run inherits the other's heap, models or peak)."""
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_run_gemmaflow_here, input_path, output, beam_args, pii).result()
+
+
+def _run_gemmaflow_here(input_path: Path, output: Path, beam_args: list[str], pii: bool) -> dict:
     """One curate run in this process; CPU time covers every Beam thread of the in-process runner."""
     from gemmaflow.pipeline.config import CurateConfig, PiiConfig
     from gemmaflow.pipeline.jobs.curate import run_curate
@@ -146,7 +154,6 @@ def main() -> None:
         folder = Path(tmp)
         input_path, docs, mb = write_input_sample(args.corpus, args.limit, folder)
         print(f"input: {docs} documents, {mb:.1f} MB of text")
-        # Without PII first: peak RSS is the process's high-water mark, so each row shows its own.
         no_pii = run_gemmaflow(input_path, folder / "out-no-pii", args.beam_args, pii=False)
         no_pii.update(docs_per_s_per_core=docs / no_pii["cpu_s"], mb_per_s_per_core=mb / no_pii["cpu_s"])
         ours = run_gemmaflow(input_path, folder / "out", args.beam_args)
