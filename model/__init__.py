@@ -12,6 +12,8 @@
 - `model.weights`: fresh weights and loading any weights folder, for the trainer and `GemmaLM` alike.
 - `model.device_peak`: the devices' peak matmul throughput, MFU's denominator.
 - `model.api`: `GemmaLM`, the Keras-Hub-like Python API (`from model import GemmaLM`).
+- `model.eval_tasks`, `model.evaluate`: benchmark task files and their scoring through `GemmaLM`
+  (`gemmaflow eval`), as lm-evaluation-harness defines it; the only model code above the user API.
 
 The shard format document is this package's contract with the pipeline; it imports neither Beam
 nor `pipeline`.

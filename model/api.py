@@ -95,7 +95,7 @@ class GemmaLM:
             raise ValueError("no tokenizer attached: pass token ids, or a tokenizer= .model file")
         return [self.tokenizer.bos_id(), *self.tokenizer.encode(text)]
 
-    def _stop_tokens(self) -> tuple[int, ...]:
+    def stop_tokens(self) -> tuple[int, ...]:
         if self.tokenizer is None:
             return (EOS_ID, END_OF_TURN_ID)
         end_of_turn = self.tokenizer.piece_to_id(END_OF_TURN)
@@ -104,7 +104,7 @@ class GemmaLM:
 
     def decode(self, ids: Sequence[int]) -> str:
         """Text of `ids` without BOS, padding and stop tokens."""
-        special = {self.tokenizer.bos_id(), self.tokenizer.pad_id(), *self._stop_tokens()}
+        special = {self.tokenizer.bos_id(), self.tokenizer.pad_id(), *self.stop_tokens()}
         return self.tokenizer.decode([int(i) for i in ids if int(i) not in special])
 
     # --- Generation and scoring ------------------------------------------------------------------
@@ -126,7 +126,7 @@ class GemmaLM:
         ids in the attached tokenizer, else Gemma's 1 and 107).
         """
         if stop_tokens is None:
-            stop_tokens = self._stop_tokens()
+            stop_tokens = self.stop_tokens()
         single = isinstance(prompts, str)
         texts = [prompts] if single else list(prompts)
         as_text = bool(texts) and isinstance(texts[0], str)
@@ -146,6 +146,9 @@ class GemmaLM:
         scoring_mode: ScoringMode | str = "logits",
         layer_intercept_fn: LayerIntercept | None = None,
         target_ids: Array | np.ndarray | None = None,
+        score_positions: Array | np.ndarray | None = None,
     ) -> Array:
-        """Keras Hub's `GemmaCausalLM.score`: logits [B, T, V] or per-token loss [B, T] (model/scoring.py)."""
-        return score(self.params, self.config, token_ids, padding_mask, scoring_mode, layer_intercept_fn, target_ids)
+        """Keras Hub's `GemmaCausalLM.score`: logits [B, T, V] or per-token loss [B, T] (model/scoring.py);
+        with `score_positions` [B, K], only those positions ([B, K, V] or [B, K])."""
+        return score(self.params, self.config, token_ids, padding_mask, scoring_mode, layer_intercept_fn, target_ids,
+                     score_positions)

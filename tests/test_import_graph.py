@@ -4,7 +4,8 @@
 
 The core (`gemmaflow.core`) imports no room; a room imports the core and rooms below it, never the
 command layer (`gemmaflow.cli`, `gemmaflow.commands`, `gemmaflow.report`, `gemmaflow.demo`); `model`
-and `classifiers` never import Beam; the trainer never imports the user-facing API (`model/api.py`).
+and `classifiers` never import Beam; the trainer and the model code never import the user-facing API
+(`model/api.py`), which sits on top of them; only the evaluation, a user of that API, sits above it.
 Every import counts, including those inside functions.
 """
 
@@ -27,6 +28,7 @@ ALLOWED = {
 }
 NO_BEAM = ("model", "classifiers", "core")
 USER_API = "gemmaflow.model.api"
+ABOVE_USER_API = ("gemmaflow.model", "gemmaflow.model.evaluate")  # the package's lazy export, the evaluation
 
 
 def module_files(repo: Path) -> Iterator[tuple[str, Path]]:
@@ -76,7 +78,7 @@ def violations(repo: Path) -> list[str]:
             if target.split(".")[0] == "apache_beam" and source in NO_BEAM:
                 found.append(f"{where} ({source} must not import Beam)")
             if target_layer is None or target_layer == source:
-                if target.startswith(USER_API) and source == "model" and module != "gemmaflow.model":
+                if target.startswith(USER_API) and source == "model" and module not in ABOVE_USER_API:
                     found.append(f"{where} (the trainer and model code must not import the user API)")
                 continue
             if target_layer not in ALLOWED[source]:

@@ -20,6 +20,7 @@ from gemmaflow.pipeline.stats import AccountingError, check_accounting
 from gemmaflow.report import charts
 from gemmaflow.report.readers import (
     DEMO_TIMINGS,
+    EVAL_RESULTS,
     PRETRAIN_MANIFEST,
     PRETRAIN_METRICS,
     SFT_MANIFEST,
@@ -29,8 +30,10 @@ from gemmaflow.report.readers import (
     ReportInputError,
     TokenizerCard,
     TrainingMetrics,
+    find_eval_results,
     find_stats,
     read_classifier_scores,
+    read_eval_results,
     read_manifest,
     read_metrics,
     read_stats,
@@ -66,6 +69,7 @@ class RunInputs:
     pretrain_metrics: TrainingMetrics | None
     sft_metrics: TrainingMetrics | None
     timings: dict[str, float] | None  # a demo run's wall seconds per step
+    evaluation: dict[str, dict] | None  # `gemmaflow eval` results.json
 
 
 def _optional(path: Path, reader: Callable[[Path], T]) -> T | None:
@@ -86,11 +90,13 @@ def load_run(run_dir: Path) -> RunInputs:
         pretrain_metrics=_optional(run_dir / PRETRAIN_METRICS, read_metrics),
         sft_metrics=_optional(run_dir / SFT_METRICS, read_metrics),
         timings=_optional(run_dir / DEMO_TIMINGS, read_timings),
+        evaluation=read_eval_results(found) if (found := find_eval_results(run_dir)) else None,
     )
     if all(getattr(inputs, f.name) is None for f in dataclasses.fields(inputs) if f.name != "run_dir"):
         raise ReportInputError(
             f"{run_dir}: no run files found (looked for stats.json, curated/stats.json, {TOKENIZER_CARD}, "
-            f"{PRETRAIN_MANIFEST}, {SFT_MANIFEST}, {PRETRAIN_METRICS}, {SFT_METRICS}, {DEMO_TIMINGS})"
+            f"{PRETRAIN_MANIFEST}, {SFT_MANIFEST}, {PRETRAIN_METRICS}, {SFT_METRICS}, {DEMO_TIMINGS}, "
+            f"{' or '.join(EVAL_RESULTS)})"
         )
     return inputs
 
@@ -541,6 +547,58 @@ def training(inputs: RunInputs) -> str:
     return "".join(parts)
 
 
+_MAIN_METRIC = {"multiple_choice": ("acc", "accuracy"), "generate": ("exact_match", "exact match"),
+                "perplexity": ("bits_per_byte", "bits per byte")}
+
+
+def _with_interval(metrics: dict, key: str) -> str:
+    """value ± half-width of the 95% normal interval (1.96 standard errors), when a standard error exists."""
+    value, stderr = metrics.get(key), metrics.get(f"{key}_stderr")
+    if not isinstance(value, (int, float)):
+        return "?"
+    return f"{value:.3f}" + (f" ± {1.96 * stderr:.3f}" if isinstance(stderr, (int, float)) else "")
+
+
+def evaluation(inputs: RunInputs) -> str:
+    results = inputs.evaluation
+    if results is None:
+        return _absent(f"no {' or '.join(EVAL_RESULTS)}")
+    rows = []
+    for name, metrics in results.items():
+        key, label = _MAIN_METRIC[metrics["kind"]]
+        extra = []
+        if metrics["kind"] == "multiple_choice":
+            extra.append(f"acc_norm {_with_interval(metrics, 'acc_norm')}; chance {metrics.get('chance', 0):.3f}")
+        if "num_fewshot" in metrics:
+            extra.append(f"{metrics['num_fewshot']}-shot")
+        rows.append([name, label, f"{metrics['n']:,}", _with_interval(metrics, key), "; ".join(extra)])
+    scored = [(name, m) for name, m in results.items() if m["kind"] != "perplexity"]
+    parts = []
+    if scored:
+        key_of = {name: _MAIN_METRIC[m["kind"]][0] for name, m in scored}
+        svg = charts.bar_chart(
+            [name for name, _ in scored],
+            {"score": [float(m.get(key_of[name], 0.0)) for name, m in scored],
+             "chance": [float(m.get("chance", 0.0)) for _, m in scored]},
+            errors={"score": [1.96 * float(m.get(f"{key_of[name]}_stderr", 0.0)) for name, m in scored]},
+            title="Accuracy or exact match per task", x_label="score (whiskers: 95% interval)", y_label="task",
+            horizontal=True, width=WIDE, colours={"chance": "#bab0ac"})
+        parts.append(_figure(svg, "Multiple choice: accuracy against chance; generation: exact match."))
+    parts.append(_table(["task", "metric", "items", "value (95% interval)", "also"], rows, numeric_from=2))
+    groups = [[name, group, f"{g['n']:,}", f"{g['bytes']:,}", f"{g['bits_per_byte']:.3f}"]
+              for name, metrics in results.items() if metrics["kind"] == "perplexity"
+              for group, g in metrics.get("by_group", {}).items()]
+    if groups:
+        svg = charts.bar_chart([f"{name} / {group}" for name, group, *_ in groups],
+                               {"bits per byte": [float(row[-1]) for row in groups]},
+                               title="Bits per byte by group (lower is better)", x_label="bits per byte",
+                               y_label="task / group", horizontal=True, width=WIDE)
+        parts.append("<h3>Bits per byte by group</h3>" + _figure(svg, "Held-out documents; comparable across "
+                                                                        "tokenizers.")
+                     + _table(["task", "group", "documents", "bytes", "bits per byte"], groups, numeric_from=2))
+    return "".join(parts)
+
+
 # ---------------------------------------------------------------------------------------------- page
 
 SECTIONS: tuple[tuple[str, str, str, Callable[[RunInputs], str]], ...] = (
@@ -556,6 +614,7 @@ SECTIONS: tuple[tuple[str, str, str, Callable[[RunInputs], str]], ...] = (
     ("tokenizer", "Tokenizer fertility", f"{TOKENIZER_CARD}: report.domains, report.groups", tokenizer),
     ("packing", "Packing and padding", f"{PRETRAIN_MANIFEST}, {SFT_MANIFEST}", packing),
     ("training", "Training and validation loss", f"{PRETRAIN_METRICS}, {SFT_METRICS}", training),
+    ("evaluation", "Benchmark evaluation", f"{' or '.join(EVAL_RESULTS)}", evaluation),
     ("throughput", "Throughput per stage", "stats.json: stages[].docs_in, seconds", throughput),
 )
 

@@ -166,6 +166,19 @@ def _axes_lines(frame: _Frame) -> str:
             f'fill="none" stroke="#333"/>')
 
 
+def _whisker(p_lo: float, p_hi: float, centre: float, horizontal: bool) -> str:
+    """An interval as a line with end caps, across the value axis at a bar's centre."""
+    cap = 3.0
+    if horizontal:
+        lines = [(p_lo, centre, p_hi, centre), (p_lo, centre - cap, p_lo, centre + cap),
+                 (p_hi, centre - cap, p_hi, centre + cap)]
+    else:
+        lines = [(centre, p_lo, centre, p_hi), (centre - cap, p_lo, centre + cap, p_lo),
+                 (centre - cap, p_hi, centre + cap, p_hi)]
+    return "".join(f'<line x1="{a:.1f}" y1="{b:.1f}" x2="{c:.1f}" y2="{d:.1f}" stroke="#333" stroke-width="1.2"/>'
+                   for a, b, c, d in lines)
+
+
 def bar_chart(
     categories: Sequence[str],
     series: Mapping[str, Sequence[float]],
@@ -177,20 +190,26 @@ def bar_chart(
     horizontal: bool = False,
     width: float = 640,
     colours: Mapping[str, str] | None = None,
+    errors: Mapping[str, Sequence[float]] | None = None,
 ) -> str:
     """Bars per category (non-negative values), one colour per series, grouped side by side or stacked.
 
     Horizontal charts put the categories on the left (long stage or reason names stay readable);
     `x_label` always names the horizontal axis and `y_label` the vertical one. `colours` overrides
-    the palette for named series (padding in grey, say).
+    the palette for named series (padding in grey, say). `errors` (side-by-side bars only) gives a
+    series' interval half-widths, drawn as whiskers around each bar's end.
     """
+    if errors and stacked:
+        raise ValueError("error whiskers need side-by-side bars")
+    errors = errors or {}
     names = list(series)
     fills = [(colours or {}).get(name, colour(j)) for j, name in enumerate(names)]
     values = {name: [float(v) for v in series[name]] for name in names}
     if stacked:
         top = max((sum(values[n][i] for n in names) for i in range(len(categories))), default=0.0)
     else:
-        top = max((v for vs in values.values() for v in vs), default=0.0)
+        top = max((v + (errors[n][i] if n in errors else 0.0) for n in names for i, v in enumerate(values[n])),
+                  default=0.0)
     ticks = nice_ticks(0.0, top or 1.0)
     legend_h = legend_height(names, width)
     label_w = max((text_width(c) for c in categories), default=0.0)
@@ -226,6 +245,9 @@ def bar_chart(
                     f'height="{max(rect[3], 0.8):.1f}" fill="{fills[j]}"><title>{escape(category)} / '
                     f"{escape(name)}: {format_number(value)}</title></rect>"
                 )
+            if name in errors and errors[name][i] > 0:
+                parts.append(_whisker(to_px(max(value - errors[name][i], 0.0)), to_px(value + errors[name][i]),
+                                      offset + slot / 2, horizontal))
             base += value if stacked else 0.0
         centre = start + inner / 2
         if horizontal:

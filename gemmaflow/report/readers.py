@@ -31,6 +31,7 @@ SFT_MANIFEST = f"sft_shards/{MANIFEST_FILE}"
 PRETRAIN_METRICS = "pretrain/metrics.jsonl"
 SFT_METRICS = "sft/metrics.jsonl"
 DEMO_TIMINGS = "demo.json"  # gemmaflow/demo.py: {"seconds": {step: wall seconds}}
+EVAL_RESULTS = ("eval/results.json", "results.json")  # `gemmaflow eval --output`: {task: metrics}
 
 _STAGE_INT_FIELDS = ("docs_in", "bytes_in", "kept", "bytes_kept")
 _STAGE_MAP_FIELDS = ("dropped", "dead_lettered")
@@ -234,6 +235,20 @@ def read_timings(path: Path) -> dict[str, float]:
     _require(isinstance(seconds, dict) and all(_is_number(v) for v in seconds.values()), path,
              "'seconds' must map each step to its wall time in seconds")
     return {str(step): float(v) for step, v in seconds.items()}
+
+
+def find_eval_results(run_dir: Path) -> Path | None:
+    return next((run_dir / rel for rel in EVAL_RESULTS if (run_dir / rel).is_file()), None)
+
+
+def read_eval_results(path: Path) -> dict[str, dict[str, Any]]:
+    """results.json of `gemmaflow eval` (model/evaluate.py): task name -> its kind, n and metrics."""
+    document = _load_json(path)
+    _require(isinstance(document, dict) and bool(document), path, "expected an object of tasks")
+    for name, metrics in document.items():
+        _require(isinstance(metrics, dict) and metrics.get("kind") in ("multiple_choice", "generate", "perplexity")
+                 and _is_count(metrics.get("n")), path, f"task {name!r}: needs a known 'kind' and a count 'n'")
+    return document
 
 
 # ------------------------------------------------------------------------------------------- manifest

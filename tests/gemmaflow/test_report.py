@@ -144,7 +144,21 @@ def full_run(tmp_path: Path) -> Path:
     write_metrics(run / "pretrain" / "metrics.jsonl", 20)
     write_metrics(run / "sft" / "metrics.jsonl", 10)
     (run / "demo.json").write_text(json.dumps({"seconds": {"curate": 20.0, "tokenizer": 2.5}}))
+    write_eval_results(run / "eval" / "results.json")
     return run
+
+
+def write_eval_results(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({
+        "cloze": {"kind": "multiple_choice", "n": 24, "acc": 0.5, "acc_stderr": 0.1, "acc_norm": 0.45,
+                  "acc_norm_stderr": 0.1, "chance": 0.25, "num_fewshot": 0},
+        "arithmetic": {"kind": "generate", "n": 24, "exact_match": 0.125, "exact_match_stderr": 0.07,
+                       "num_fewshot": 3},
+        "heldout": {"kind": "perplexity", "n": 12, "bits_per_byte": 2.5, "bytes": 9000,
+                    "by_group": {"code": {"bits_per_byte": 2.0, "bytes": 3000, "n": 4},
+                                 "web": {"bits_per_byte": 2.75, "bytes": 6000, "n": 8}}},
+    }))
 
 
 def test_full_run_draws_every_section(full_run):
@@ -166,6 +180,17 @@ def test_full_run_draws_every_section(full_run):
     assert "EMAIL_ADDRESS" in found["pii"] and "replaced in the rejected sink" in found["pii"]
     assert ">3-4</text>" in found["duplicates"] and ">pii_rejected</text>" not in found["funnel"]
     assert html.count('href="#') == len(SECTIONS)  # the table of contents
+    assert "0.500 ± 0.196" in found["evaluation"] and "3-shot" in found["evaluation"]
+    assert "heldout / web" in found["evaluation"] and "2.750" in found["evaluation"]
+
+
+def test_a_bare_eval_output_folder_and_a_malformed_results_file(tmp_path):
+    write_eval_results(tmp_path / "evals" / "results.json")
+    found = sections(write_report(tmp_path / "evals").read_text())
+    assert drawn(found["evaluation"]) and ABSENT in found["funnel"]
+    (tmp_path / "evals" / "results.json").write_text(json.dumps({"cloze": {"kind": "quiz", "n": 3}}))
+    with pytest.raises(ReportInputError, match=r"results\.json.*task 'cloze': needs a known 'kind'"):
+        write_report(tmp_path / "evals")
 
 
 @pytest.mark.slow  # a real (tiny) curate run: Beam start-up

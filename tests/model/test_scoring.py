@@ -30,6 +30,20 @@ def test_loss_mode_is_per_token_cross_entropy(params):
     np.testing.assert_allclose(losses, expected, atol=1e-5)
 
 
+def test_score_positions_keep_only_those_positions(params):
+    targets = jnp.roll(TOKENS, -1, axis=1)
+    chosen = jnp.array([[8, 0, 3], [2, 2, 7]])
+    full_logits = np.asarray(score(params, CONFIG, TOKENS))
+    full_losses = np.asarray(score(params, CONFIG, TOKENS, scoring_mode="loss", target_ids=targets))
+    logits = score(params, CONFIG, TOKENS, score_positions=chosen)
+    losses = score(params, CONFIG, TOKENS, scoring_mode="loss", target_ids=targets, score_positions=chosen)
+    rows = np.arange(2)[:, None]
+    np.testing.assert_allclose(logits, full_logits[rows, np.asarray(chosen)], atol=1e-5)
+    np.testing.assert_allclose(losses, full_losses[rows, np.asarray(chosen)], atol=1e-5)
+    with pytest.raises(ValueError, match="score_positions must be"):
+        score(params, CONFIG, TOKENS, score_positions=jnp.array([1, 2]))
+
+
 def test_right_padding_does_not_change_real_tokens(params):
     mask = jnp.array([[1] * 9, [1] * 5 + [0] * 4])
     padded = score(params, CONFIG, TOKENS.at[1, 5:].set(0), padding_mask=mask)

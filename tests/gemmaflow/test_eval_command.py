@@ -1,0 +1,69 @@
+"""`gemmaflow eval` as a user runs it: task files in, results.json and samples.jsonl out, clear refusals."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gemmaflow.cli import main
+from gemmaflow.core.run_markers import COMPLETE_FILE, OWNER_FILE
+from gemmaflow.model import GemmaLM
+from tests.conftest import write_jsonl
+from tests.model.planted import facts, train_tokenizer, write_task
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("eval-model")
+    tokenizer = train_tokenizer(folder / "tokenizer", facts())
+    GemmaLM.from_preset("tiny", vocab_size=128, seed=0, tokenizer=tokenizer, num_layers=1).save_pretrained(
+        folder / "model")
+    return folder / "model"
+
+
+@pytest.fixture
+def task(tmp_path):
+    return write_task(tmp_path / "tasks", facts()[:6])
+
+
+def test_results_and_samples_are_written_in_the_documented_shapes(model_dir, task, tmp_path, capsys):
+    held = write_jsonl(tmp_path / "held.jsonl", [{"text": "The capital of Kalo is Ren.", "domain": "web"}])
+    out = tmp_path / "out"
+    assert main(["eval", "--model", str(model_dir), "--tasks", f"{task},{held}", "--output", str(out),
+                 "--log-samples", "--quiet"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert set(results) == {"capitals", "held"}
+    assert results["capitals"]["n"] == 6 and 0 <= results["capitals"]["acc"] <= 1 and "acc_norm" in results["capitals"]
+    assert results["held"]["bits_per_byte"] > 0 and set(results["held"]["by_group"]) == {"web"}
+    samples = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
+    choice_samples = [s for s in samples if s["task"] == "capitals"]
+    assert [s["index"] for s in choice_samples] == list(range(6))
+    assert all(len(s["loglik"]) == 4 and isinstance(s["label"], int) for s in choice_samples)
+    assert (out / OWNER_FILE).is_file() and (out / COMPLETE_FILE).is_file()
+    assert json.loads(capsys.readouterr().out)["capitals"]["n"] == 6
+
+    # A second run into the same folder needs --overwrite; a folder holding a file not ours is refused.
+    assert main(["eval", "--model", str(model_dir), "--tasks", str(task), "--output", str(out), "--quiet"]) == 2
+    assert "pass --overwrite" in capsys.readouterr().err
+    assert main(["eval", "--model", str(model_dir), "--tasks", str(task), "--output", str(out), "--quiet",
+                 "--overwrite"]) == 0
+    assert not (out / "samples.jsonl").exists()  # the earlier run's file went with it
+    (out / "notes.txt").write_text("mine")
+    assert main(["eval", "--model", str(model_dir), "--tasks", str(task), "--output", str(out), "--quiet",
+                 "--overwrite"]) == 2
+    assert "refusing to delete" in capsys.readouterr().err and (out / "notes.txt").read_text() == "mine"
+
+
+def test_a_task_file_that_does_not_match_its_mapping_names_the_field(model_dir, tmp_path, capsys):
+    (tmp_path / "t.jsonl").write_text(json.dumps({"ctx": "a", "endings": ["x", "y"], "gold": 0}) + "\n")
+    (tmp_path / "t.yaml").write_text("name: t\npath: t.jsonl\nkind: multiple_choice\ncontext: ctx\nchoices: endings\n")
+    assert main(["eval", "--model", str(model_dir), "--tasks", str(tmp_path / "t.yaml"), "--quiet"]) == 2
+    assert "field 'label' not found (record has ['ctx', 'endings', 'gold'])" in capsys.readouterr().err
+    assert main(["eval", "--model", str(model_dir), "--tasks", str(tmp_path / "none.yaml"), "--quiet"]) == 2
+    assert "task file not found" in capsys.readouterr().err
+
+
+def test_two_tasks_with_one_name_are_refused(model_dir, task, capsys):
+    assert main(["eval", "--model", str(model_dir), "--tasks", str(task), "--tasks", str(task), "--quiet"]) == 2
+    assert "share the name 'capitals'" in capsys.readouterr().err
