@@ -114,7 +114,7 @@ def load_task_spec(path: str | Path) -> TaskSpec:
         return spec
     if not path.endswith(".jsonl"):
         raise ConfigError(f"a task is a .yaml mapping or a .jsonl file, got {path}")
-    first = next(_records(path, 1), None)
+    first = next(records(path, 1), None)
     if first is None:
         raise TaskFileError(f"{path}: no records")
     fields = first[1]
@@ -143,7 +143,7 @@ def _open(path: str) -> TextIO:
     return open(path, encoding="utf-8")
 
 
-def _records(path: str, limit: int | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+def records(path: str, limit: int | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, record) of each non-blank line; a line that is not a JSON object is an error."""
     count = 0
     try:
@@ -250,7 +250,7 @@ def load_items(spec: TaskSpec, path: str | None = None, limit: int | None = None
     """The task's items (or its few-shot file's), every mapped field checked before any scoring."""
     path = path or spec.path
     items: list[Item] = []
-    for index, (number, record) in enumerate(_records(path, limit)):
+    for index, (number, record) in enumerate(records(path, limit)):
         fields = _Fields(spec, path, number, record)
         if spec.kind == "multiple_choice":
             choices = fields.choices()

@@ -206,23 +206,35 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> str:
     return text[:cut]
 
 
-def generation(lm: GemmaLM, spec: TaskSpec, items: Sequence[GenerateItem], batch_size: int) -> TaskResult:
-    tokenizer = _tokenizer(lm)
-    prefixes = fewshot_prefixes(spec, items, _fewshot_pool(spec))
-    room = lm.config.max_seq_len - spec.max_new_tokens
+def greedy_continuations(lm: GemmaLM, prompts: Sequence[Sequence[int]], max_new_tokens: int, batch_size: int,
+                         stop: Sequence[str] = ()) -> list[str]:
+    """Each prompt's greedy continuation as text (at most `max_new_tokens`), cut at the first stop sequence.
+
+    Prompts are batched longest first, so a batch's rows have similar lengths; a prompt too long for the
+    model's window keeps its last tokens (BOS first).
+    """
+    room = lm.config.max_seq_len - max_new_tokens
     if room < 2:
-        raise ValueError(f"task {spec.name!r}: max_new_tokens {spec.max_new_tokens} leaves no room for a prompt")
-    prompts = [[tokenizer.bos_id(), *tokenizer.encode(prefix + item.context)[-(room - 1):]]
-               for item, prefix in zip(items, prefixes, strict=True)]
-    order = sorted(range(len(items)), key=lambda i: -len(prompts[i]))
-    outputs: list[str] = [""] * len(items)
+        raise ValueError(f"max_new_tokens {max_new_tokens} leaves no room for a prompt in {lm.config.max_seq_len}")
+    prompts = [list(p) if len(p) <= room else [p[0], *p[len(p) - room + 1:]] for p in prompts]
+    order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
+    outputs = [""] * len(prompts)
     for start in range(0, len(order), batch_size):
         chosen = order[start:start + batch_size]
         batch = [prompts[i] for i in chosen]
-        result = generate(lm.params, lm.config, batch, max_length=max(map(len, batch)) + spec.max_new_tokens,
+        result = generate(lm.params, lm.config, batch, max_length=max(map(len, batch)) + max_new_tokens,
                           stop_tokens=lm.stop_tokens())
         for i, continuation in zip(chosen, result.continuations(), strict=True):
-            outputs[i] = cut_at_stop(lm.decode(continuation[: spec.max_new_tokens]), spec.stop)
+            outputs[i] = cut_at_stop(lm.decode(continuation[:max_new_tokens]), stop)
+    return outputs
+
+
+def generation(lm: GemmaLM, spec: TaskSpec, items: Sequence[GenerateItem], batch_size: int) -> TaskResult:
+    tokenizer = _tokenizer(lm)
+    prefixes = fewshot_prefixes(spec, items, _fewshot_pool(spec))
+    prompts = [[tokenizer.bos_id(), *tokenizer.encode(prefix + item.context)]
+               for item, prefix in zip(items, prefixes, strict=True)]
+    outputs = greedy_continuations(lm, prompts, spec.max_new_tokens, batch_size, spec.stop)
     correct, samples = [], []
     for item, output in zip(items, outputs, strict=True):
         extracted = extract_answer(output, spec.answer_pattern)

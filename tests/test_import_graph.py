@@ -28,7 +28,7 @@ ALLOWED = {
 }
 NO_BEAM = ("model", "classifiers", "core")
 USER_API = "gemmaflow.model.api"
-ABOVE_USER_API = ("gemmaflow.model", "gemmaflow.model.evaluate")  # the package's lazy export, the evaluation
+ABOVE_USER_API = ("gemmaflow.model", "gemmaflow.model.evaluate", "gemmaflow.model.sxs")  # lazy export, evaluation
 
 
 def module_files(repo: Path) -> Iterator[tuple[str, Path]]:

@@ -25,6 +25,7 @@ from gemmaflow.report.readers import (
     PRETRAIN_METRICS,
     SFT_MANIFEST,
     SFT_METRICS,
+    SXS_RESULTS,
     TOKENIZER_CARD,
     CurateStats,
     ReportInputError,
@@ -32,11 +33,13 @@ from gemmaflow.report.readers import (
     TrainingMetrics,
     find_eval_results,
     find_stats,
+    find_sxs_results,
     read_classifier_scores,
     read_eval_results,
     read_manifest,
     read_metrics,
     read_stats,
+    read_sxs_results,
     read_timings,
     read_tokenizer_card,
 )
@@ -70,6 +73,7 @@ class RunInputs:
     sft_metrics: TrainingMetrics | None
     timings: dict[str, float] | None  # a demo run's wall seconds per step
     evaluation: dict[str, dict] | None  # `gemmaflow eval` results.json
+    side_by_side: dict | None  # `gemmaflow sxs` sxs.json
 
 
 def _optional(path: Path, reader: Callable[[Path], T]) -> T | None:
@@ -91,12 +95,13 @@ def load_run(run_dir: Path) -> RunInputs:
         sft_metrics=_optional(run_dir / SFT_METRICS, read_metrics),
         timings=_optional(run_dir / DEMO_TIMINGS, read_timings),
         evaluation=read_eval_results(found) if (found := find_eval_results(run_dir)) else None,
+        side_by_side=read_sxs_results(found) if (found := find_sxs_results(run_dir)) else None,
     )
     if all(getattr(inputs, f.name) is None for f in dataclasses.fields(inputs) if f.name != "run_dir"):
         raise ReportInputError(
             f"{run_dir}: no run files found (looked for stats.json, curated/stats.json, {TOKENIZER_CARD}, "
             f"{PRETRAIN_MANIFEST}, {SFT_MANIFEST}, {PRETRAIN_METRICS}, {SFT_METRICS}, {DEMO_TIMINGS}, "
-            f"{' or '.join(EVAL_RESULTS)})"
+            f"{' or '.join(EVAL_RESULTS)}, {' or '.join(SXS_RESULTS)})"
         )
     return inputs
 
@@ -599,6 +604,24 @@ def evaluation(inputs: RunInputs) -> str:
     return "".join(parts)
 
 
+def side_by_side(inputs: RunInputs) -> str:
+    document = inputs.side_by_side
+    if document is None:
+        return _absent(f"no {' or '.join(SXS_RESULTS)}")
+    summaries = [*document["by_capability"].items(), ("overall", document["overall"])]
+    svg = charts.bar_chart(
+        [name for name, _ in summaries], {"A's win rate": [s["win_rate_a"] for _, s in summaries]},
+        errors={"A's win rate": [(s["ci_high"] - s["ci_low"]) / 2 for _, s in summaries]},
+        title="Win rate of A per capability (0.5: no preference)", x_label="win rate of A (whiskers: 95% interval)",
+        y_label="capability", horizontal=True, width=WIDE)
+    caption = (f"A = {document.get('model_a', '?')}, B = {document.get('model_b', '?')}, judge "
+               f"{document.get('judge', '?')}; every prompt judged in both orders.")
+    rows = [[name, f"{s['n']:,}", f"{s['win_rate_a']:.3f}", f"{s['ci_low']:.3f} to {s['ci_high']:.3f}",
+             f"{s['wins_a']:,}", f"{s['ties']:,}", f"{s['wins_b']:,}"] for name, s in summaries]
+    return _figure(svg, caption) + _table(
+        ["capability", "prompts", "win rate of A", "95% interval", "A wins", "ties", "B wins"], rows)
+
+
 # ---------------------------------------------------------------------------------------------- page
 
 SECTIONS: tuple[tuple[str, str, str, Callable[[RunInputs], str]], ...] = (
@@ -615,6 +638,7 @@ SECTIONS: tuple[tuple[str, str, str, Callable[[RunInputs], str]], ...] = (
     ("packing", "Packing and padding", f"{PRETRAIN_MANIFEST}, {SFT_MANIFEST}", packing),
     ("training", "Training and validation loss", f"{PRETRAIN_METRICS}, {SFT_METRICS}", training),
     ("evaluation", "Benchmark evaluation", f"{' or '.join(EVAL_RESULTS)}", evaluation),
+    ("side_by_side", "Side by side", f"{' or '.join(SXS_RESULTS)}", side_by_side),
     ("throughput", "Throughput per stage", "stats.json: stages[].docs_in, seconds", throughput),
 )
 

@@ -32,6 +32,7 @@ PRETRAIN_METRICS = "pretrain/metrics.jsonl"
 SFT_METRICS = "sft/metrics.jsonl"
 DEMO_TIMINGS = "demo.json"  # gemmaflow/demo.py: {"seconds": {step: wall seconds}}
 EVAL_RESULTS = ("eval/results.json", "results.json")  # `gemmaflow eval --output`: {task: metrics}
+SXS_RESULTS = ("sxs/sxs.json", "sxs.json")  # `gemmaflow sxs --output`: win rates per capability
 
 _STAGE_INT_FIELDS = ("docs_in", "bytes_in", "kept", "bytes_kept")
 _STAGE_MAP_FIELDS = ("dropped", "dead_lettered")
@@ -248,6 +249,24 @@ def read_eval_results(path: Path) -> dict[str, dict[str, Any]]:
     for name, metrics in document.items():
         _require(isinstance(metrics, dict) and metrics.get("kind") in ("multiple_choice", "generate", "perplexity")
                  and _is_count(metrics.get("n")), path, f"task {name!r}: needs a known 'kind' and a count 'n'")
+    return document
+
+
+def find_sxs_results(run_dir: Path) -> Path | None:
+    return next((run_dir / rel for rel in SXS_RESULTS if (run_dir / rel).is_file()), None)
+
+
+_SXS_FIELDS = ("n", "win_rate_a", "ci_low", "ci_high", "wins_a", "wins_b", "ties")
+
+
+def read_sxs_results(path: Path) -> dict[str, Any]:
+    """sxs.json of `gemmaflow sxs` (model/sxs.py): `overall` and `by_capability` summaries, model names, judge."""
+    document = _load_json(path)
+    _require(isinstance(document, dict) and isinstance(document.get("by_capability"), dict), path,
+             "expected an object with 'overall' and 'by_capability'")
+    for name, summary in [("overall", document.get("overall")), *document["by_capability"].items()]:
+        _require(isinstance(summary, dict) and all(_is_number(summary.get(f)) for f in _SXS_FIELDS), path,
+                 f"{name!r} needs {', '.join(_SXS_FIELDS)}")
     return document
 
 

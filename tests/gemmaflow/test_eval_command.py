@@ -67,3 +67,23 @@ def test_a_task_file_that_does_not_match_its_mapping_names_the_field(model_dir, 
 def test_two_tasks_with_one_name_are_refused(model_dir, task, capsys):
     assert main(["eval", "--model", str(model_dir), "--tasks", str(task), "--tasks", str(task), "--quiet"]) == 2
     assert "share the name 'capitals'" in capsys.readouterr().err
+
+
+def test_sxs_writes_win_rates_and_both_verdicts(model_dir, tmp_path, capsys):
+    prompts = write_jsonl(tmp_path / "prompts.jsonl", [{"prompt": f"The capital of {country} is", "capability": cap}
+                                                        for (country, _), cap in zip(facts()[:4], ["a", "a", "b", "b"],
+                                                                                     strict=True)])
+    (tmp_path / "judges.py").write_text("def first(prompt, first, second):\n    return 1.0\n")
+    out = tmp_path / "sxs"
+    assert main(["sxs", "--model-a", str(model_dir), "--model-b", str(model_dir), "--prompts", str(prompts),
+                 "--judge", f"{tmp_path / 'judges.py'}:first", "--output", str(out), "--max-new-tokens", "4",
+                 "--no-chat", "--quiet"]) == 0
+    document = json.loads((out / "sxs.json").read_text())
+    assert set(document["by_capability"]) == {"a", "b"} and document["overall"]["ties"] == 4  # position bias cancels
+    samples = [json.loads(line) for line in (out / "sxs_samples.jsonl").read_text().splitlines()]
+    assert [s["a_first_verdict"] for s in samples] == [1.0] * 4 and [s["b_first_verdict"] for s in samples] == [1.0] * 4
+    assert (out / COMPLETE_FILE).is_file()
+    capsys.readouterr()
+    assert main(["sxs", "--model-a", str(model_dir), "--model-b", str(model_dir), "--prompts", str(prompts),
+                 "--judge", "nowhere.py:f", "--quiet"]) == 2
+    assert "no Python file nowhere.py" in capsys.readouterr().err

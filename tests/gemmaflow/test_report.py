@@ -145,6 +145,10 @@ def full_run(tmp_path: Path) -> Path:
     write_metrics(run / "sft" / "metrics.jsonl", 10)
     (run / "demo.json").write_text(json.dumps({"seconds": {"curate": 20.0, "tokenizer": 2.5}}))
     write_eval_results(run / "eval" / "results.json")
+    summary = {"n": 8, "win_rate_a": 0.75, "ci_low": 0.5, "ci_high": 0.94, "wins_a": 6, "wins_b": 2, "ties": 0}
+    (run / "sxs").mkdir()
+    (run / "sxs" / "sxs.json").write_text(json.dumps({"model_a": "runs/new", "model_b": "runs/old", "judge": "lm:j",
+                                                      "overall": summary, "by_capability": {"safety": summary}}))
     return run
 
 
@@ -182,6 +186,7 @@ def test_full_run_draws_every_section(full_run):
     assert html.count('href="#') == len(SECTIONS)  # the table of contents
     assert "0.500 ± 0.196" in found["evaluation"] and "3-shot" in found["evaluation"]
     assert "heldout / web" in found["evaluation"] and "2.750" in found["evaluation"]
+    assert "0.500 to 0.940" in found["side_by_side"] and "A = runs/new, B = runs/old" in found["side_by_side"]
 
 
 def test_a_bare_eval_output_folder_and_a_malformed_results_file(tmp_path):

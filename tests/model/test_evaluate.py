@@ -29,28 +29,22 @@ from gemmaflow.model.evaluate import (
     rolling_requests,
 )
 from tests.conftest import write_jsonl
-from tests.model.planted import fact_sentence, facts, train_on_facts, train_tokenizer, write_task
+from tests.model.planted import fact_sentence, facts, write_task
 
 
-@pytest.fixture(scope="module")
-def pairs():
-    return facts()
+@pytest.fixture
+def pairs(planted_pairs):
+    return planted_pairs
 
 
-@pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory, pairs):
-    return train_tokenizer(tmp_path_factory.mktemp("tokenizer"), pairs)
+@pytest.fixture
+def untrained(planted_untrained):
+    return planted_untrained
 
 
-@pytest.fixture(scope="module")
-def untrained(tokenizer):
-    return GemmaLM.from_preset("tiny", vocab_size=128, seed=0, tokenizer=tokenizer, num_layers=2)
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, tokenizer, pairs):
-    run = train_on_facts(tmp_path_factory.mktemp("planted"), tokenizer, pairs, steps=200)
-    return GemmaLM.from_pretrained(run, tokenizer=tokenizer)
+@pytest.fixture
+def trained(planted_trained):
+    return planted_trained
 
 
 # --- Task files ------------------------------------------------------------------------------------
