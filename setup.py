@@ -46,6 +46,7 @@ setup(
     package_data={
         "gemmaflow.configs": ["*.yaml"],
         "gemmaflow.sample": ["*.gz", "*.jsonl", "*.md"],
+        "gemmaflow.sample.tasks": ["*.jsonl", "*.yaml", "*.md"],  # `gemmaflow eval --tasks sample`
         "gemmaflow.classifiers.models": ["*.ftz", "*.json"],  # the shipped domain and quality models
     },
     include_package_data=True,

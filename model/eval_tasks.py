@@ -46,8 +46,10 @@ class TaskSpec:
     context_template: str = ""
     # Multiple choice: a field holding a list of strings, or a list of fields (PIQA's sol1, sol2).
     choices: str | tuple[str, ...] = "choices"
-    # The right choice: an index, a digit string ("2"), a letter ("C") or a one-hot list ([0, 1, 0]).
+    # The right choice: an index, a digit string ("2"), a letter ("C") or a one-hot list ([0, 1, 0]); with
+    # `choice_labels` (a field listing each choice's key, ARC's "choices.label"), the key of the right choice.
     label: str = "label"
+    choice_labels: str = ""
     # Generation: the reference, and the pattern whose first group is the answer (empty: the whole text).
     answer: str = "answer"
     answer_pattern: str = r"####\s*(-?[0-9][0-9.,]*)"
@@ -109,9 +111,9 @@ def load_task_spec(path: str | Path) -> TaskSpec:
     path = str(path)
     if path.endswith((".yaml", ".yml")):
         spec = load_yaml(TaskSpec, path)
-        if "://" not in spec.path and not Path(spec.path).is_absolute():  # relative to the YAML, as users expect
-            spec = from_dict(TaskSpec, {**_as_dict(spec), "path": str(Path(path).parent / spec.path)})
-        return spec
+        relative = {key: str(Path(path).parent / value) for key in ("path", "fewshot_path")
+                    if (value := getattr(spec, key)) and "://" not in value and not Path(value).is_absolute()}
+        return from_dict(TaskSpec, {**_as_dict(spec), **relative})  # files sit beside the YAML, as users expect
     if not path.endswith(".jsonl"):
         raise ConfigError(f"a task is a .yaml mapping or a .jsonl file, got {path}")
     first = next(records(path, 1), None)
@@ -214,6 +216,15 @@ class _Fields:
     def label(self, n_choices: int) -> int:
         value = self.get(self.spec.label)
         index: int | None = None
+        if self.spec.choice_labels:
+            keys = self.get(self.spec.choice_labels)
+            if not isinstance(keys, list) or len(keys) != n_choices:
+                raise TaskFileError(f"{self.where}: field {self.spec.choice_labels!r} should list one key per choice")
+            index = keys.index(value) if value in keys else None
+            if index is None:
+                raise TaskFileError(f"{self.where}: field {self.spec.label!r} = {value!r} is none of the keys "
+                                    f"{keys} in field {self.spec.choice_labels!r}")
+            return index
         if isinstance(value, bool):
             index = None
         elif isinstance(value, int):

@@ -87,3 +87,11 @@ def test_sxs_writes_win_rates_and_both_verdicts(model_dir, tmp_path, capsys):
     assert main(["sxs", "--model-a", str(model_dir), "--model-b", str(model_dir), "--prompts", str(prompts),
                  "--judge", "nowhere.py:f", "--quiet"]) == 2
     assert "no Python file nowhere.py" in capsys.readouterr().err
+
+
+def test_every_bundled_task_runs_from_any_folder(model_dir, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # task files (and the few-shot file) resolve beside their YAML, not here
+    assert main(["eval", "--model", str(model_dir), "--tasks", "sample", "--limit", "3", "--quiet"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert set(results) == {"arithmetic", "cloze", "heldout", "science_qa"}
+    assert results["arithmetic"]["num_fewshot"] == 3 and all(r["n"] == 3 for r in results.values())

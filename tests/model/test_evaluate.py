@@ -77,6 +77,16 @@ def test_a_label_that_names_no_choice_is_refused(tmp_path, label):
         load_items(spec_for(path))
 
 
+def test_choice_keys_map_an_arc_answer_key_to_its_choice(tmp_path):
+    records = [{"q": "x", "choices": {"text": ["a", "b", "c"], "label": ["1", "2", "3"]}, "answerKey": "2"},
+               {"q": "y", "choices": {"text": ["a", "b"], "label": ["A", "B"]}, "answerKey": "C"}]
+    spec = spec_for(write_jsonl(tmp_path / "arc.jsonl", records), context="q", choices="choices.text",
+                    label="answerKey", choice_labels="choices.label", limit=1)
+    assert load_items(spec, limit=1)[0].label == 1  # the key "2" is the second choice, not index 2
+    with pytest.raises(TaskFileError, match=r"'answerKey' = 'C' is none of the keys \['A', 'B'\]"):
+        load_items(spec)
+
+
 def test_templates_dotted_fields_and_choices_from_several_fields(tmp_path):
     path = write_jsonl(tmp_path / "t.jsonl", [{"goal": "Open a jar", "sol1": "twist", "sol2": "bite",
                                                 "meta": {"gold": 0}}])
@@ -86,8 +96,11 @@ def test_templates_dotted_fields_and_choices_from_several_fields(tmp_path):
 
 
 def test_yaml_paths_are_relative_to_the_yaml_and_bare_jsonl_takes_its_shape_from_its_fields(tmp_path, pairs):
-    spec = load_task_spec(write_task(tmp_path / "tasks", pairs))
-    assert spec.path == str(tmp_path / "tasks" / "capitals.jsonl") and len(load_items(spec)) == len(pairs)
+    yaml_path = write_task(tmp_path / "tasks", pairs)
+    yaml_path.write_text(yaml_path.read_text() + "num_fewshot: 1\nfewshot_path: capitals.jsonl\n")
+    spec = load_task_spec(yaml_path)
+    assert spec.path == spec.fewshot_path == str(tmp_path / "tasks" / "capitals.jsonl")
+    assert len(load_items(spec)) == len(pairs)
     shapes = {"mc": {"context": "c", "choices": ["a", "b"], "label": 0}, "gen": {"context": "c", "answer": "#### 4"},
               "ppl": {"text": "some words"}}
     kinds = {name: load_task_spec(write_jsonl(tmp_path / f"{name}.jsonl", [record])).kind
