@@ -8,6 +8,7 @@ with the configs named in `configs/demo.yaml`, so what the demo shows is what us
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import sys
 import time
@@ -32,7 +33,10 @@ SAMPLES = "samples.md"
 REPORT = "report.html"
 INDEX = "INDEX.md"
 TIMINGS = "demo.json"
-DEMO_OUTPUTS = frozenset({CURATED, TOKENIZER, SHARDS, SFT_SHARDS, PRETRAIN, SFT, SAMPLES, REPORT, INDEX, TIMINGS})
+EVAL = "eval"
+ABLATION = "ablation"
+DEMO_OUTPUTS = frozenset({CURATED, TOKENIZER, SHARDS, SFT_SHARDS, PRETRAIN, SFT, SAMPLES, REPORT, INDEX, TIMINGS, EVAL,
+                          ABLATION})
 
 
 class DemoInputError(FileNotFoundError):
@@ -59,6 +63,11 @@ class DemoConfig:
     pretrain_steps: int | None = None  # None: the train config's own value
     sft_steps: int = 100
     sft_learning_rate: float = 1e-3
+    tasks: tuple[str, ...] = ("sample",)  # task files the pretrained model is scored on (`sample`: bundled)
+    # A two-variant data ablation on raw_input: an ablation config whose input and held-out documents the
+    # demo fills in (raw_input, the bundled held-out task); "" leaves the step out.
+    ablation: str = "ablate-demo.yaml"
+    ablation_steps: int | None = None  # None: the ablation config's
     beam_args: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -95,7 +104,7 @@ class StageLines:
         print(f"      {summary}  ({self.seconds[name]:.1f} s)", file=self.stream, flush=True)
 
 
-STEPS = ["curate", "tokenizer", "pack", "pretrain", "sample", "sft", "sft-train", "chat", "report"]
+STEPS = ["curate", "tokenizer", "pack", "pretrain", "sample", "eval", "sft", "sft-train", "chat", "ablate", "report"]
 
 
 def run_demo(out: str | Path, config: DemoConfig, stream: TextIO | None = None, overwrite: bool = False) -> Path:
@@ -119,7 +128,7 @@ def run_demo(out: str | Path, config: DemoConfig, stream: TextIO | None = None, 
     # only what an earlier demo wrote is deleted (never the folder itself: `--output .` is a checkout)
     prepare_output(str(run_dir), overwrite, "demo", owned_names=DEMO_OUTPUTS)
     stream = stream or sys.stdout
-    lines = StageLines(STEPS, stream)
+    lines = StageLines([s for s in STEPS if s != "ablate" or config.ablation], stream)
     beam_args = list(config.beam_args)
     tokenizer_model = run_dir / TOKENIZER / "tokenizer.model"
     samples: dict[str, Any] = {}
@@ -166,6 +175,32 @@ def run_demo(out: str | Path, config: DemoConfig, stream: TextIO | None = None, 
         samples["pretrain"] = dict(zip(config.prompts, texts, strict=True))
         return f"{len(texts)} continuations written to {SAMPLES}"
 
+    def evaluate_tasks() -> str:
+        from gemmaflow.commands.eval import task_paths
+        from gemmaflow.model.eval_tasks import load_task_spec
+        from gemmaflow.model.evaluate import evaluate
+
+        lm = GemmaLM.from_pretrained(run_dir / PRETRAIN / "final", tokenizer=tokenizer_model)
+        results, _ = evaluate(lm, [load_task_spec(path) for path in task_paths(list(config.tasks))])
+        (run_dir / EVAL).mkdir()
+        table = {r.name: {"kind": r.kind, **r.metrics} for r in results}
+        (run_dir / EVAL / "results.json").write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")
+        return f"{len(results)} tasks scored into {EVAL}/results.json"
+
+    def ablate() -> str:
+        from gemmaflow.ablate import load_ablation_config, run_ablation
+
+        ablation = load_ablation_config(bundled_config(config.ablation))
+        changes: dict[str, Any] = {"input": (_sample(config.raw_input),), "beam_args": tuple(beam_args),
+                                   "heldout": sample_path("tasks/heldout.jsonl")}
+        if config.ablation_steps is not None:
+            changes["steps"] = config.ablation_steps
+        document = run_ablation(dataclasses.replace(ablation, **changes), run_dir / ABLATION,
+                                stream=io.StringIO())  # its own step lines stay inside this demo step
+        bpb = {name: v["summary"]["ablation_heldout/bits_per_byte"]["mean"] for name, v in document["variants"].items()}
+        return f"{len(bpb)} variants x {len(document['seeds'])} seeds; held-out bits per byte " + ", ".join(
+            f"{name} {value:.3f}" for name, value in bpb.items())
+
     def sft() -> str:
         manifest = run_sft([_sample(config.sft_input)], str(tokenizer_model), str(run_dir / SFT_SHARDS),
                            load_sft_config(bundled_config(config.sft)), beam_args, echo=False)
@@ -200,9 +235,13 @@ def run_demo(out: str | Path, config: DemoConfig, stream: TextIO | None = None, 
     lines.run("pack", "tokenize and pack with the demo mixture weights", pack)
     lines.run("pretrain", "a small Gemma on the packed shards", pretrain)
     lines.run("sample", "greedy continuations from the pretrained model", sample)
+    lines.run("eval", "the bundled benchmark-shaped tasks, scored as lm-evaluation-harness scores them",
+              evaluate_tasks)
     lines.run("sft", "dolly-format instructions -> Gemma chat turns with loss masks", sft)
     lines.run("sft-train", "fine-tune the pretrained model on the SFT shards", sft_train)
     lines.run("chat", "ask the fine-tuned model a question", chat)
+    if config.ablation:
+        lines.run("ablate", "raw vs curated: the same model trained on each, two seeds, then evaluated", ablate)
     (run_dir / SAMPLES).write_text(_samples_markdown(samples), encoding="utf-8")
     lines.run("report", "plots of every stage", report)
     (run_dir / INDEX).write_text(_index(lines.seconds), encoding="utf-8")
@@ -240,6 +279,8 @@ def _index(seconds: dict[str, float]) -> str:
         (f"{SFT_SHARDS}/", "packed SFT shards with answer-only loss masks"),
         (f"{PRETRAIN}/", "pretraining checkpoints, metrics.jsonl and the final model (final/)"),
         (f"{SFT}/", "fine-tuning checkpoints, metrics.jsonl and the final model (final/)"),
+        (f"{EVAL}/results.json", "the pretrained model's scores on the bundled tasks (gemmaflow eval)"),
+        (f"{ABLATION}/ablation.json", "raw vs curated: each trained over two seeds and evaluated (gemmaflow ablate)"),
         (TIMINGS, "seconds per demo step"),
     ]
     table = "\n".join(f"| `{path}` | {what} |" for path, what in rows)

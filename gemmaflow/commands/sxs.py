@@ -77,7 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Both models answer every prompt (greedy, in Gemma's chat turn unless --no-chat); the judge sees each "
             "pair in both orders, so a judge that favours a position scores ties; A's win rate per capability "
-            "(the prompt file's `capability` field) with a 95%% bootstrap interval."
+            "(the prompt file's `capability` field) with a 95% bootstrap interval."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=textwrap.dedent(

@@ -19,6 +19,7 @@ from gemmaflow.core.shard_format import Manifest
 from gemmaflow.pipeline.stats import AccountingError, check_accounting
 from gemmaflow.report import charts
 from gemmaflow.report.readers import (
+    ABLATION,
     DEMO_TIMINGS,
     EVAL_RESULTS,
     PRETRAIN_MANIFEST,
@@ -31,9 +32,11 @@ from gemmaflow.report.readers import (
     ReportInputError,
     TokenizerCard,
     TrainingMetrics,
+    find_ablation,
     find_eval_results,
     find_stats,
     find_sxs_results,
+    read_ablation,
     read_classifier_scores,
     read_eval_results,
     read_manifest,
@@ -74,6 +77,7 @@ class RunInputs:
     timings: dict[str, float] | None  # a demo run's wall seconds per step
     evaluation: dict[str, dict] | None  # `gemmaflow eval` results.json
     side_by_side: dict | None  # `gemmaflow sxs` sxs.json
+    ablation: dict | None  # `gemmaflow ablate` ablation.json
 
 
 def _optional(path: Path, reader: Callable[[Path], T]) -> T | None:
@@ -96,12 +100,13 @@ def load_run(run_dir: Path) -> RunInputs:
         timings=_optional(run_dir / DEMO_TIMINGS, read_timings),
         evaluation=read_eval_results(found) if (found := find_eval_results(run_dir)) else None,
         side_by_side=read_sxs_results(found) if (found := find_sxs_results(run_dir)) else None,
+        ablation=read_ablation(found) if (found := find_ablation(run_dir)) else None,
     )
     if all(getattr(inputs, f.name) is None for f in dataclasses.fields(inputs) if f.name != "run_dir"):
         raise ReportInputError(
             f"{run_dir}: no run files found (looked for stats.json, curated/stats.json, {TOKENIZER_CARD}, "
             f"{PRETRAIN_MANIFEST}, {SFT_MANIFEST}, {PRETRAIN_METRICS}, {SFT_METRICS}, {DEMO_TIMINGS}, "
-            f"{' or '.join(EVAL_RESULTS)}, {' or '.join(SXS_RESULTS)})"
+            f"{' or '.join(EVAL_RESULTS)}, {' or '.join(SXS_RESULTS)}, {' or '.join(ABLATION)})"
         )
     return inputs
 
@@ -622,6 +627,38 @@ def side_by_side(inputs: RunInputs) -> str:
         ["capability", "prompts", "win rate of A", "95% interval", "A wins", "ties", "B wins"], rows)
 
 
+def ablation(inputs: RunInputs) -> str:
+    document = inputs.ablation
+    if document is None:
+        return _absent(f"no {' or '.join(ABLATION)}")
+    variants = document["variants"]
+    metrics = sorted({key for v in variants.values() for key in v["summary"] if key.count("/") == 1})
+    seeds = len(document.get("seeds", [])) or "?"
+    parts = []
+    for metric in metrics:
+        present = [(name, v["summary"][metric]) for name, v in variants.items() if metric in v["summary"]]
+        lower_better = metric.endswith("bits_per_byte")
+        svg = charts.bar_chart(
+            [name for name, _ in present], {metric: [f["mean"] for _, f in present]},
+            errors={metric: [f["ci95"] or 0.0 for _, f in present]},
+            title=f"{metric} ({'lower' if lower_better else 'higher'} is better)",
+            x_label=f"mean over {seeds} seeds (whiskers: 95% t interval)", y_label="variant", horizontal=True,
+            width=WIDE)
+        parts.append(_figure(svg, f"{metric} per variant."))
+    rows = []
+    for name, variant in variants.items():
+        cells = []
+        for metric in metrics:
+            figure = variant["summary"].get(metric)
+            cells.append("" if figure is None else f"{figure['mean']:.4f}"
+                         + (f" ± {figure['ci95']:.4f}" if figure.get("ci95") is not None else ""))
+        rows.append([name, f"{variant['epochs']:.2f}", *cells])
+    budget = document.get("budget_tokens")
+    note = (f"<p>Every variant trained on {budget:,} tokens per seed (epochs: passes over its own data), "
+            f"{seeds} seeds; wall time {document.get('wall_seconds', 0):,.0f} s.</p>") if budget else ""
+    return "".join(parts) + note + _table(["variant", "epochs", *metrics], rows)
+
+
 # ---------------------------------------------------------------------------------------------- page
 
 SECTIONS: tuple[tuple[str, str, str, Callable[[RunInputs], str]], ...] = (
@@ -639,6 +676,7 @@ SECTIONS: tuple[tuple[str, str, str, Callable[[RunInputs], str]], ...] = (
     ("training", "Training and validation loss", f"{PRETRAIN_METRICS}, {SFT_METRICS}", training),
     ("evaluation", "Benchmark evaluation", f"{' or '.join(EVAL_RESULTS)}", evaluation),
     ("side_by_side", "Side by side", f"{' or '.join(SXS_RESULTS)}", side_by_side),
+    ("ablation", "Data ablation", " or ".join(ABLATION), ablation),
     ("throughput", "Throughput per stage", "stats.json: stages[].docs_in, seconds", throughput),
 )
 

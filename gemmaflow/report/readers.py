@@ -33,6 +33,7 @@ SFT_METRICS = "sft/metrics.jsonl"
 DEMO_TIMINGS = "demo.json"  # gemmaflow/demo.py: {"seconds": {step: wall seconds}}
 EVAL_RESULTS = ("eval/results.json", "results.json")  # `gemmaflow eval --output`: {task: metrics}
 SXS_RESULTS = ("sxs/sxs.json", "sxs.json")  # `gemmaflow sxs --output`: win rates per capability
+ABLATION = ("ablation/ablation.json", "ablation.json")  # `gemmaflow ablate --output`: figures per variant
 
 _STAGE_INT_FIELDS = ("docs_in", "bytes_in", "kept", "bytes_kept")
 _STAGE_MAP_FIELDS = ("dropped", "dead_lettered")
@@ -267,6 +268,23 @@ def read_sxs_results(path: Path) -> dict[str, Any]:
     for name, summary in [("overall", document.get("overall")), *document["by_capability"].items()]:
         _require(isinstance(summary, dict) and all(_is_number(summary.get(f)) for f in _SXS_FIELDS), path,
                  f"{name!r} needs {', '.join(_SXS_FIELDS)}")
+    return document
+
+
+def find_ablation(run_dir: Path) -> Path | None:
+    return next((run_dir / rel for rel in ABLATION if (run_dir / rel).is_file()), None)
+
+
+def read_ablation(path: Path) -> dict[str, Any]:
+    """ablation.json of `gemmaflow ablate` (gemmaflow/ablate.py): variants with their per-metric summaries."""
+    document = _load_json(path)
+    variants = document.get("variants") if isinstance(document, dict) else None
+    _require(isinstance(variants, dict) and bool(variants), path, "expected an object with 'variants'")
+    for name, variant in variants.items():
+        summary = variant.get("summary") if isinstance(variant, dict) else None
+        _require(isinstance(summary, dict) and _is_number(variant.get("epochs"))
+                 and all(isinstance(f, dict) and _is_number(f.get("mean")) for f in summary.values()), path,
+                 f"variant {name!r} needs 'epochs' and a 'summary' of {{metric: {{mean, ci95}}}}")
     return document
 
 

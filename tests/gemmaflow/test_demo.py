@@ -16,9 +16,10 @@ def test_demo_runs_every_step_into_one_folder(tmp_path: Path, capsys: pytest.Cap
     run_dir = tmp_path / "demo"
     assert main(["demo", "--output", str(run_dir), "--tiny", "4"]) == 0
     printed = capsys.readouterr().out
-    for index, step in enumerate(["curate", "tokenizer", "pack", "pretrain", "sample", "sft", "sft-train", "chat",
-                                  "report"], start=1):
-        assert f"[{index}/9] {step}:" in printed
+    steps = ["curate", "tokenizer", "pack", "pretrain", "sample", "eval", "sft", "sft-train", "chat", "ablate",
+             "report"]
+    for index, step in enumerate(steps, start=1):
+        assert f"[{index}/{len(steps)}] {step}:" in printed
 
     stats = json.loads((run_dir / "curated" / "stats.json").read_text())
     chain = [stage["stage"] for stage in stats["stages"]]
@@ -40,6 +41,12 @@ def test_demo_runs_every_step_into_one_folder(tmp_path: Path, capsys: pytest.Cap
         records = [json.loads(line) for line in (run_dir / folder / "metrics.jsonl").read_text().splitlines()]
         assert max(r.get("step", 0) for r in records) == steps
         assert (run_dir / folder / "final").is_dir()
+
+    results = json.loads((run_dir / "eval" / "results.json").read_text())
+    assert set(results) == {"arithmetic", "cloze", "heldout", "science_qa"}
+    ablation = json.loads((run_dir / "ablation" / "ablation.json").read_text())
+    assert set(ablation["variants"]) == {"raw", "curated"} and ablation["seeds"] == [0, 1]
+    assert ablation["budget_tokens"] == 4 * 4 * 256  # --tiny 4: four steps of four 256-token rows
 
     samples = (run_dir / "samples.md").read_text()
     assert "What is a Python dictionary?" in samples and "def main(" in samples

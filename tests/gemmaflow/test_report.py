@@ -149,6 +149,12 @@ def full_run(tmp_path: Path) -> Path:
     (run / "sxs").mkdir()
     (run / "sxs" / "sxs.json").write_text(json.dumps({"model_a": "runs/new", "model_b": "runs/old", "judge": "lm:j",
                                                       "overall": summary, "by_capability": {"safety": summary}}))
+    (run / "ablation").mkdir()
+    variant = {"epochs": 0.5, "summary": {"heldout/bits_per_byte": {"mean": 2.25, "ci95": 0.125},
+                                          "cloze/acc": {"mean": 0.4, "ci95": None}}}
+    (run / "ablation" / "ablation.json").write_text(json.dumps({
+        "budget_tokens": 10240, "seeds": [0, 1], "wall_seconds": 60,
+        "variants": {"raw": variant, "curated": {**variant, "epochs": 0.75}}}))
     return run
 
 
@@ -186,6 +192,7 @@ def test_full_run_draws_every_section(full_run):
     assert html.count('href="#') == len(SECTIONS)  # the table of contents
     assert "0.500 ± 0.196" in found["evaluation"] and "3-shot" in found["evaluation"]
     assert "heldout / web" in found["evaluation"] and "2.750" in found["evaluation"]
+    assert "2.2500 ± 0.1250" in found["ablation"] and "10,240 tokens per seed" in found["ablation"]
     assert "0.500 to 0.940" in found["side_by_side"] and "A = runs/new, B = runs/old" in found["side_by_side"]
 
 
