@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import textwrap
 
 from gemmaflow.commands.common import UserError
@@ -17,6 +18,10 @@ def run(args: argparse.Namespace, _extra: list[str]) -> int:
         config = load_ablation_config(bundled_config(args.config))
     except ValueError as exc:  # ConfigError included
         raise UserError(f"{args.config}: {exc}") from exc
+    changes = {"input": tuple(args.input)} if args.input else {}
+    if args.heldout:
+        changes["heldout"] = args.heldout
+    config = dataclasses.replace(config, **changes)
     try:
         document = run_ablation(config, args.output, overwrite=args.overwrite)
     except (AblationInputError, OutputExistsError) as exc:
@@ -43,6 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             """\
             examples:
               gemmaflow ablate --config ablate.yaml --output ablations/raw-vs-curated
+              gemmaflow ablate --config ablate-demo.yaml --input gemmaflow/sample/raw.jsonl.gz \
+                  --heldout gemmaflow/sample/tasks/heldout.jsonl --output ablations/demo
 
             an ablation YAML (keys: gemmaflow/ablate.py AblationConfig):
               input: [raw.jsonl]
@@ -60,5 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--config", required=True, help="ablation YAML (a path, or a bundled config name)")
     parser.add_argument("--output", required=True, help="folder for every variant's data, models and ablation.json")
+    parser.add_argument("--input", action="append", help="raw documents for the curate variants (replaces `input`)")
+    parser.add_argument("--heldout", help="held-out {text, domain} JSONL for bits per byte (replaces `heldout`)")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier ablation's files in --output")
     parser.set_defaults(handler=run)

@@ -92,11 +92,11 @@ def test_a_two_variant_ablation_on_the_bundled_sample(tmp_path, capsys):
     tasks = Path(sample_path("tasks"))
     config = tmp_path / "ablation.yaml"
     config.write_text(yaml.safe_dump({
-        "input": [sample_path("raw.jsonl.gz")], "heldout": str(tasks / "heldout.jsonl"),
-        "tasks": [str(tasks / "cloze.yaml")], "seeds": [0, 1], "steps": 4,
+        "input": ["elsewhere.jsonl"], "tasks": [str(tasks / "cloze.yaml")], "seeds": [0, 1], "steps": 4,
         "variants": [{"name": "raw", "curate": "curate-raw.yaml"}, {"name": "curated", "curate": "curate.yaml"}]}))
     out = tmp_path / "out"
-    assert main(["ablate", "--config", str(config), "--output", str(out)]) == 0
+    assert main(["ablate", "--config", str(config), "--output", str(out), "--input", sample_path("raw.jsonl.gz"),
+                 "--heldout", str(tasks / "heldout.jsonl")]) == 0  # the command line replaces input, heldout
     printed = capsys.readouterr().out
     assert "| raw | " in printed and "| curated | " in printed
     document = json.loads((out / "ablation.json").read_text())
@@ -114,4 +114,8 @@ def test_a_two_variant_ablation_on_the_bundled_sample(tmp_path, capsys):
     assert (out / "raw" / "seed-1" / "eval" / "results.json").is_file() and (out / COMPLETE_FILE).is_file()
     assert "ablation_heldout/bits_per_byte" in markdown_table(document)
     assert main(["report", str(out)]) == 0 and "Data ablation" in (out / "report.html").read_text()
-    assert main(["ablate", "--config", str(config), "--output", str(out)]) == 2  # needs --overwrite
+    assert main(["ablate", "--config", str(config), "--output", str(out)]) == 2  # elsewhere.jsonl: not found
+    assert "ablation inputs not found: elsewhere.jsonl" in capsys.readouterr().err
+    assert main(["ablate", "--config", str(config), "--output", str(out), "--input", sample_path("raw.jsonl.gz"),
+                 "--heldout", str(tasks / "heldout.jsonl")]) == 2
+    assert "pass --overwrite" in capsys.readouterr().err
