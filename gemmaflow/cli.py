@@ -12,13 +12,26 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from gemmaflow.commands import ablate, classifier, curate, demo, generate, pack, report, sft, sxs, tokenizer, train
+from gemmaflow.commands import (
+    ablate,
+    classifier,
+    curate,
+    demo,
+    generate,
+    pack,
+    prefs,
+    report,
+    sft,
+    sxs,
+    tokenizer,
+    train,
+)
 from gemmaflow.commands import eval as evaluate
 from gemmaflow.commands.common import EXIT_USER_ERROR, UserError
 from gemmaflow.core.configio import ConfigError
 
 # Each subcommand module exposes `register(subparsers)`; the order here is the order in `--help`.
-SUBCOMMANDS = (demo, curate, classifier, tokenizer, pack, sft, train, generate, evaluate, sxs, ablate, report)
+SUBCOMMANDS = (demo, curate, classifier, tokenizer, pack, sft, prefs, train, generate, evaluate, sxs, ablate, report)
 
 
 def build_parser() -> argparse.ArgumentParser:

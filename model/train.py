@@ -262,6 +262,9 @@ def check_inputs(shards: str | Path, config: TrainConfig) -> RunInputs:
     and checks that the micro-batches split over the devices. It loads no weights and writes nothing.
     """
     manifest = Manifest.load(shards)
+    if manifest.kind == "preference":
+        raise ShardFormatError(f"{shards}: preference shards (gemmaflow prefs) hold pairs, not packed rows; a "
+                               "language model trains on gemmaflow pack or sft shards")
     if config.kind != "any" and manifest.kind != config.kind:
         raise ShardFormatError(f"{shards}: {manifest.kind} shards, the config expects {config.kind}")
     tokenizer = _check_tokenizer(config, manifest)

@@ -140,6 +140,23 @@ class SftConfig:
     context_separator: str = "\n\n"
 
 
+@dataclass(frozen=True)
+class PrefsConfig:
+    """`gemmaflow prefs`. `classify`, `exact_dedupe` and `pii` configure the curate stages of the same names
+    (the stage registry runs them on pair records): classifiers judge the chosen answer, exact dedupe
+    compares the whole pair, PII scrubs every turn and both answers (on by default: pairs are written by
+    people). `packing` gives the longest sequence (`seq_len`), the validation fraction and the seed; pairs
+    are not packed, a row is one pair."""
+
+    encode: EncodeConfig = field(default_factory=EncodeConfig)
+    classify: ClassifyConfig = field(default_factory=lambda: ClassifyConfig(enabled=False))
+    exact_dedupe: ExactDedupeConfig = field(default_factory=ExactDedupeConfig)
+    pii: PiiConfig = field(default_factory=PiiConfig)
+    packing: PackingConfig = field(default_factory=PackingConfig)
+    output: ShardOutputConfig = field(default_factory=ShardOutputConfig)
+    context_separator: str = "\n\n"  # a chat-message pair's system text before its first user turn
+
+
 def load_pack_config(path: str | Path | None = None) -> PackConfig:
     """Defaults, overridden by the YAML at `path`; raises ConfigError naming any bad key."""
     return load_yaml(PackConfig, path)
@@ -148,3 +165,8 @@ def load_pack_config(path: str | Path | None = None) -> PackConfig:
 def load_sft_config(path: str | Path | None = None) -> SftConfig:
     """Defaults, overridden by the YAML at `path`; raises ConfigError naming any bad key."""
     return load_yaml(SftConfig, path)
+
+
+def load_prefs_config(path: str | Path | None = None) -> PrefsConfig:
+    """Defaults, overridden by the YAML at `path`; raises ConfigError naming any bad key."""
+    return load_yaml(PrefsConfig, path)

@@ -1,10 +1,12 @@
 """What the shared stages read and edit in a record: a document's text, or every turn of a chat record.
 
-A chat record (an SFT example; preference pairs later) is a document that also carries `turns`,
+A chat record (an SFT example, or a preference pair) is a document that also carries `turns`,
 `[[role, text], ...]`. Its `text` is the model's answers joined, which is what classifiers judge
 (the tokens the model learns from); stages that edit text (PII) edit every turn and rebuild `text`,
 and exact dedupe compares the whole conversation, so two examples with the same answer to
-different prompts both stay.
+different prompts both stay. A preference pair's turns end with its chosen answer and it also
+carries `rejected`, the dispreferred answer: edited with the turns, part of its identity, and not
+judged by classifiers (a harmful rejected answer is what such a pair teaches against).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from gemmaflow.pipeline.dedupe import text_hash
 from gemmaflow.pipeline.sft import dedupe_key
 
 TURNS = "turns"
+REJECTED_ANSWER = "rejected"
 ANSWER_SEPARATOR = "\n\n"
 
 
@@ -28,7 +31,10 @@ def answers_text(turns: Sequence[Sequence[str]]) -> str:
 def editable_texts(doc: dict[str, Any]) -> list[str]:
     """The texts a text-editing stage must edit: every turn of a chat record, else the one text."""
     turns = doc.get(TURNS)
-    return [text for _, text in turns] if turns is not None else [doc["text"]]
+    if turns is None:
+        return [doc["text"]]
+    texts = [text for _, text in turns]
+    return [*texts, doc[REJECTED_ANSWER]] if REJECTED_ANSWER in doc else texts
 
 
 def replace_texts(doc: dict[str, Any], texts: Sequence[str]) -> None:
@@ -37,6 +43,8 @@ def replace_texts(doc: dict[str, Any], texts: Sequence[str]) -> None:
     if turns is None:
         (doc["text"],) = texts
         return
+    if REJECTED_ANSWER in doc:
+        *texts, doc[REJECTED_ANSWER] = texts
     for turn, text in zip(turns, texts, strict=True):
         turn[1] = text
     doc["text"] = answers_text(turns)
@@ -45,4 +53,7 @@ def replace_texts(doc: dict[str, Any], texts: Sequence[str]) -> None:
 def identity_hash(doc: dict[str, Any]) -> str:
     """What exact dedupe groups by: the text's hash, or a chat record's normalised whole conversation."""
     turns = doc.get(TURNS)
-    return text_hash(doc["text"]) if turns is None else dedupe_key(tuple(tuple(turn) for turn in turns))
+    if turns is None:
+        return text_hash(doc["text"])
+    pair = ((REJECTED_ANSWER, doc[REJECTED_ANSWER]),) if REJECTED_ANSWER in doc else ()
+    return dedupe_key((*(tuple(turn) for turn in turns), *pair))

@@ -36,7 +36,8 @@ from gemmaflow.pipeline.stages.pii import ScrubPii
 
 CURATE = "curate"
 SFT = "sft"
-JOBS = (CURATE, SFT)
+PREFS = "prefs"
+JOBS = (CURATE, SFT, PREFS)
 
 
 def section_enabled(section: Any) -> bool:
@@ -126,14 +127,14 @@ REGISTRY = StageRegistry((
     StageSpec("domain", "domain", DetectDomain, _jobs(CURATE)),
     StageSpec("language", "language", IdentifyLanguage, _jobs(CURATE)),
     StageSpec("heuristics", "heuristics", ApplyHeuristics, _jobs(CURATE)),
-    StageSpec("classify", "classify", Classify, _jobs(CURATE, SFT),
+    StageSpec("classify", "classify", Classify, _jobs(CURATE, SFT, PREFS),
               enabled=lambda section: section.enabled and bool(section.classifiers),
               validate=ClassifyConfig.validate_models),
-    StageSpec("exact_dedupe", "exact_dedupe", ExactDedupe, _jobs(CURATE, SFT)),
+    StageSpec("exact_dedupe", "exact_dedupe", ExactDedupe, _jobs(CURATE, SFT, PREFS)),
     StageSpec("near_dedupe", "near_dedupe", NearDedupe, _jobs(CURATE)),
     StageSpec("decontaminate", "decontamination", Decontaminate, _jobs(CURATE),
               enabled=lambda section: bool(section.benchmarks)),
-    StageSpec("pii", "pii", ScrubPii, _jobs(CURATE, SFT)),
+    StageSpec("pii", "pii", ScrubPii, _jobs(CURATE, SFT, PREFS)),
 ))  # fmt: skip
 
 

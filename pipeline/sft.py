@@ -146,12 +146,15 @@ class ChatTokens:
 
 
 def format_conversations(
-    conversations: Sequence[Turns], encode: Callable[[list[str]], list[list[int]]], ids: ChatTokens
+    conversations: Sequence[Turns], encode: Callable[[list[str]], list[list[int]]], ids: ChatTokens,
+    last_answer_only: bool = False,
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """(token ids int32, loss mask uint8) per conversation, with one batched `encode` call for all turn texts.
 
     The user turn is encoded with its "user\\n" header (all prompt); the model's header and answer are
-    encoded apart so the mask boundary falls exactly where the answer starts.
+    encoded apart so the mask boundary falls exactly where the answer starts. The mask covers every
+    model answer, or with `last_answer_only` the final one (a preference pair's compared response;
+    earlier answers are part of its prompt).
     """
     texts = [role_header(USER) + text if role == USER else text for turns in conversations for role, text in turns]
     encoded = iter(encode(texts))
@@ -159,7 +162,7 @@ def format_conversations(
     for turns in conversations:
         tokens: list[int] = [ids.bos]
         mask: list[int] = [0]
-        for role, _ in turns:
+        for index, (role, _) in enumerate(turns):
             body = next(encoded)
             if role == USER:
                 prompt = [ids.start_of_turn, *body, ids.end_of_turn, *ids.newline]
@@ -168,6 +171,7 @@ def format_conversations(
             else:
                 header = [ids.start_of_turn, *ids.model_header]
                 tokens += header + body + [ids.end_of_turn] + list(ids.newline)
-                mask += [0] * len(header) + [1] * (len(body) + 1) + [0] * len(ids.newline)
+                learnt = 0 if last_answer_only and index < len(turns) - 1 else 1
+                mask += [0] * len(header) + [learnt] * (len(body) + 1) + [0] * len(ids.newline)
         result.append((np.asarray(tokens, dtype=np.int32), np.asarray(mask, dtype=np.uint8)))
     return result

@@ -12,17 +12,19 @@ import hashlib
 import io
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from gemmaflow.core.shard_format import COLUMN_TYPES, FORMAT, FORMAT_VERSION
+from gemmaflow.core.shard_format import COLUMN_TYPES, FORMAT, FORMAT_VERSION, PAIR_COLUMN_TYPES
 from gemmaflow.pipeline.mixture import SPLITS
 from gemmaflow.pipeline.packing import Row
 
 SHARD_SCHEMA = pa.schema([(name, pa.list_(pa.type_for_alias(element))) for name, element in COLUMN_TYPES.items()])
+PAIR_SHARD_SCHEMA = pa.schema([(name, pa.list_(pa.type_for_alias(element)))
+                               for name, element in PAIR_COLUMN_TYPES.items()])
 
 
 @dataclass
@@ -67,6 +69,32 @@ def rows_to_table(rows: list[Row], seq_len: int, pad_id: int) -> tuple[pa.Table,
     offsets = pa.array(np.arange(0, n * seq_len + 1, seq_len, dtype=np.int32))
     columns = [pa.ListArray.from_arrays(offsets, pa.array(values)) for values in (tokens, segments, positions, mask)]
     return pa.Table.from_arrays(columns, schema=SHARD_SCHEMA), tally
+
+
+class PairSequences(NamedTuple):
+    """One preference pair, formatted: each side's whole sequence and its loss mask (1 on the final answer)."""
+
+    key: str  # unique within the split; orders the shard's rows
+    category: str
+    chosen_tokens: np.ndarray  # int32
+    chosen_mask: np.ndarray  # uint8
+    rejected_tokens: np.ndarray
+    rejected_mask: np.ndarray
+
+
+def pairs_to_table(pairs: list[PairSequences]) -> tuple[pa.Table, ShardTally]:
+    """One row per pair, unpadded. `tokens` and `non_pad_tokens` count both sequences; `loss_tokens` both masks."""
+    tally = ShardTally(sequences=len(pairs))
+    for pair in pairs:
+        length = len(pair.chosen_tokens) + len(pair.rejected_tokens)
+        tally.tokens += length
+        tally.loss_tokens += int(pair.chosen_mask.sum(dtype=np.int64) + pair.rejected_mask.sum(dtype=np.int64))
+        tally.tokens_per_domain[pair.category] = tally.tokens_per_domain.get(pair.category, 0) + length
+    tally.non_pad_tokens = tally.tokens
+    columns = [pa.array([getattr(pair, field).tolist() for pair in pairs], type=PAIR_SHARD_SCHEMA.field(name).type)
+               for name, field in zip(PAIR_COLUMN_TYPES, ("chosen_tokens", "chosen_mask", "rejected_tokens",
+                                                           "rejected_mask"), strict=True)]
+    return pa.Table.from_arrays(columns, schema=PAIR_SHARD_SCHEMA), tally
 
 
 def parquet_bytes(table: pa.Table, row_group_size: int, compression: str) -> tuple[bytes, str]:

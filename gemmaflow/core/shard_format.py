@@ -22,12 +22,16 @@ FORMAT = "gemmaflow-shards"
 FORMAT_VERSION = 1  # what the writers write
 READABLE_VERSIONS = (FORMAT_VERSION,)  # what the readers accept
 MANIFEST_FILE = "manifest.json"
-KINDS = ("pretrain", "sft")
+KINDS = ("pretrain", "sft", "preference")
 DEFAULT_ROW_GROUP_SIZE = 64
 # Each row's columns, in file order, and the Arrow type of their list elements (docs/shard-format.md,
 # "Rows"). Arrow type names keep pyarrow out of this module.
 COLUMN_TYPES = {"tokens": "int32", "segment_ids": "int32", "positions": "int32", "loss_mask": "uint8"}
 COLUMNS = tuple(COLUMN_TYPES)
+# A preference shard's row is one pair, unpadded: each whole sequence (prompt and answer) and its loss mask
+# (1 on the final answer), for the chosen and the rejected answer (docs/shard-format.md, "Preference rows").
+PAIR_COLUMN_TYPES = {"chosen_tokens": "int32", "chosen_loss_mask": "uint8", "rejected_tokens": "int32",
+                     "rejected_loss_mask": "uint8"}
 
 
 class ShardFormatError(ValueError):

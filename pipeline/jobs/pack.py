@@ -93,7 +93,10 @@ def finalise_shards(
     )
     with FileSystems.create(FileSystems.join(output, MANIFEST_FILE)) as handle:
         handle.write((json.dumps(manifest, indent=2) + "\n").encode("utf-8"))
-    if echo:
+    if echo and kind == "preference":
+        print(f"{manifest['splits']['train']['sequences']} train + {manifest['splits']['validation']['sequences']} "
+              f"validation pairs, each sequence at most {packing.seq_len} tokens")
+    elif echo:
         train = manifest["splits"]["train"]
         print(f"{train['sequences']} train + {manifest['splits']['validation']['sequences']} validation sequences "
               f"of {packing.seq_len} tokens; padding {manifest['padding_fraction']:.2%}, "

@@ -33,10 +33,7 @@ from gemmaflow.pipeline.mixture import (
 from gemmaflow.pipeline.pack_config import MixtureConfig, PackConfig, PackingConfig, ShardOutputConfig
 from gemmaflow.pipeline.packing import PackItem, Unit, pack_window
 from gemmaflow.pipeline.records import DEAD_LETTER_SCHEMA, REJECTED_SCHEMA
-from gemmaflow.pipeline.shards_write import (
-    parquet_bytes,
-    rows_to_table,
-)
+from gemmaflow.pipeline.shards_write import ShardTally, parquet_bytes, rows_to_table
 from gemmaflow.pipeline.stages.base import KEPT, STATS, CountingDoFn, Document, utf8_len
 from gemmaflow.pipeline.stages.write import DEAD_LETTER_DIR, REJECTED_DIR, STATS_DIR, WriteParquet
 from gemmaflow.pipeline.tokenize import encode_documents, load_processor
@@ -206,13 +203,19 @@ class _WriteShardDoFn(beam.DoFn):
         (split, shard), units = element
         rows = [row for _, unit in sorted(units, key=lambda ou: ou[0]) for row in unit]
         table, tally = rows_to_table(rows, self.seq_len, self.pad_id)
-        data, sha256 = parquet_bytes(table, self.config.row_group_size, self.config.compression)
-        path = f"{split}/part-{shard:05d}.parquet"
-        with FileSystems.create(FileSystems.join(self.output, path)) as handle:
-            handle.write(data)
-        yield {"split": split, "index": shard, "path": path, "sequences": tally.sequences, "tokens": tally.tokens,
-               "non_pad_tokens": tally.non_pad_tokens, "loss_tokens": tally.loss_tokens,
-               "tokens_per_domain": dict(sorted(tally.tokens_per_domain.items())), "sha256": sha256}
+        yield write_shard_file(self.output, split, shard, table, tally, self.config)
+
+
+def write_shard_file(output: str, split: str, shard: int, table: pa.Table, tally: ShardTally,
+                     config: ShardOutputConfig) -> dict[str, Any]:
+    """One shard as Parquet under a temporary name (the driver renames it) -> its summary for the manifest."""
+    data, sha256 = parquet_bytes(table, config.row_group_size, config.compression)
+    path = f"{split}/part-{shard:05d}.parquet"
+    with FileSystems.create(FileSystems.join(output, path)) as handle:
+        handle.write(data)
+    return {"split": split, "index": shard, "path": path, "sequences": tally.sequences, "tokens": tally.tokens,
+            "non_pad_tokens": tally.non_pad_tokens, "loss_tokens": tally.loss_tokens,
+            "tokens_per_domain": dict(sorted(tally.tokens_per_domain.items())), "sha256": sha256}
 
 
 def _shard_of(element: tuple[str, int, Unit], sequences_per_shard: int, rows: dict[str, int]) -> Any:

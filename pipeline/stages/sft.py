@@ -1,4 +1,5 @@
-"""Beam stages of `gemmaflow sft`: parse dolly/chat JSONL into chat records, and format them as Gemma chat turns.
+"""Beam stages of `gemmaflow sft` and `gemmaflow prefs`: parse JSONL into chat records, and format them as Gemma
+chat turns (preference pairs: pipeline/stages/prefs.py formats and writes them).
 
 A chat record is a curated-schema document that also carries `turns` (pipeline/record_text.py), so
 the registry's shared stages (PII, classify, exact dedupe) clean SFT examples exactly as they clean
@@ -13,15 +14,17 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from gemmaflow.pipeline.mixture import split_of
 from gemmaflow.pipeline.pack_config import SftConfig
 from gemmaflow.pipeline.packing import PackItem
-from gemmaflow.pipeline.record_text import TURNS, answers_text
+from gemmaflow.pipeline.prefs import Pair, Unusable, parse_pair
+from gemmaflow.pipeline.record_text import REJECTED_ANSWER, TURNS, answers_text
 from gemmaflow.pipeline.records import PIPELINE_VERSION, DeadLetter, loads_utf8, rejected_row, stable_id
-from gemmaflow.pipeline.sft import ChatTokens, Conversation, format_conversations, parse_record
+from gemmaflow.pipeline.sft import ChatTokens, Conversation, Invalid, format_conversations, parse_record
 from gemmaflow.pipeline.stages.base import DEAD, KEPT, REJECTED, STATS, CountingDoFn, utf8_len
 from gemmaflow.pipeline.stages.pack import read_bytes
 from gemmaflow.pipeline.stages.read import open_lines
@@ -54,20 +57,35 @@ def chat_record(conversation: Conversation, raw_id: Any, path: str, position: in
     }
 
 
+def pair_record(pair: Pair, raw_id: Any, path: str, position: int, fingerprint: str) -> ChatRecord:
+    """A preference pair as a chat record: its prompt and chosen answer as `turns`, plus the rejected answer."""
+    record = chat_record(Conversation((*pair.prompt, ("model", pair.chosen)), pair.shape), raw_id, path, position,
+                         fingerprint)
+    record[REJECTED_ANSWER] = pair.rejected
+    return record
+
+
 def conversation_bytes(record: ChatRecord) -> int:
-    return sum(utf8_len(text) for _, text in record[TURNS])
+    return sum(utf8_len(text) for _, text in record[TURNS]) + utf8_len(record.get(REJECTED_ANSWER, ""))
 
 
 def sink_row(row: dict[str, Any]) -> dict[str, Any]:
     """A rejected chat record for the rejected sink: its category and (scrubbed) turns kept in `meta`."""
-    return {**row, "meta": json.dumps({"category": row["category"], TURNS: row[TURNS]}, ensure_ascii=False)}
+    meta = {"category": row["category"], TURNS: row[TURNS]}
+    if REJECTED_ANSWER in row:
+        meta[REJECTED_ANSWER] = row[REJECTED_ANSWER]
+    return {**{k: v for k, v in row.items() if k != REJECTED_ANSWER}, "meta": json.dumps(meta, ensure_ascii=False)}
 
 
 class _ParseExamplesDoFn(CountingDoFn):
-    def __init__(self, context_separator: str, fingerprint: str) -> None:
+    """JSONL lines -> chat records (SFT examples, or preference pairs with `pairs`); malformed lines are dead
+    letters, and pairs that teach nothing are dropped to the rejected sink with their reason."""
+
+    def __init__(self, context_separator: str, fingerprint: str, pairs: bool) -> None:
         super().__init__("read")
         self.context_separator = context_separator
         self.fingerprint = fingerprint
+        self.pairs = pairs
 
     def process(self, path: str) -> Iterator[Any]:
         position = 0
@@ -94,42 +112,56 @@ class _ParseExamplesDoFn(CountingDoFn):
         else:
             if surrogates:
                 self.counts.tally("surrogates_replaced", surrogates)
-            parsed = parse_record(record, self.context_separator)
-            reason, detail = ("", "") if isinstance(parsed, Conversation) else (parsed.reason, parsed.detail)
-        if not isinstance(parsed, Conversation):
+            parse = parse_pair if self.pairs else parse_record
+            parsed = parse(record, self.context_separator)
+            reason, detail = (parsed.reason, parsed.detail) if isinstance(parsed, (Invalid, Unusable)) else ("", "")
+        if parsed is None or isinstance(parsed, Invalid):
             self.counts.record_dead(reason)
             yield beam.pvalue.TaggedOutput(DEAD, DeadLetter(path, position, reason, detail, line).to_row())
             return
-        example = chat_record(parsed, record.get("id"), path, position, self.fingerprint)
+        if isinstance(parsed, Unusable):
+            example = pair_record(parsed.pair, record.get("id"), path, position, self.fingerprint)
+            self.counts.record_dropped(reason)
+            yield beam.pvalue.TaggedOutput(REJECTED, rejected_row(example, "read", reason, detail))
+            return
+        if isinstance(parsed, Pair):
+            example = pair_record(parsed, record.get("id"), path, position, self.fingerprint)
+            self.counts.tally(f"shape.{parsed.shape}")
+        else:
+            example = chat_record(parsed, record.get("id"), path, position, self.fingerprint)
         self.counts.record_kept(conversation_bytes(example))
         yield example
 
 
 class ParseExamples(beam.PTransform):
-    """Files (already matched) -> chat records, with `dead` (malformed records) and `stats` outputs."""
+    """Files (already matched) -> chat records, with `dead` (malformed records), `rejected` (pairs that teach
+    nothing; empty for SFT) and `stats` outputs."""
 
-    def __init__(self, paths: list[str], context_separator: str, fingerprint: str) -> None:
+    def __init__(self, paths: list[str], context_separator: str, fingerprint: str, pairs: bool = False) -> None:
         super().__init__()
         self.paths = paths
         self.context_separator = context_separator
         self.fingerprint = fingerprint
+        self.pairs = pairs
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> dict[str, beam.PCollection]:
         parsed = (
             pbegin
             | "ListFiles" >> beam.Create(self.paths)
             | "SpreadFiles" >> beam.Reshuffle()
-            | "ParseExamples" >> beam.ParDo(_ParseExamplesDoFn(self.context_separator, self.fingerprint)).with_outputs(
-                STATS, DEAD, main=KEPT
-            )
+            | "ParseExamples" >> beam.ParDo(
+                _ParseExamplesDoFn(self.context_separator, self.fingerprint, self.pairs)
+            ).with_outputs(STATS, DEAD, REJECTED, main=KEPT)
         )
-        return {KEPT: parsed[KEPT], DEAD: parsed[DEAD], STATS: parsed[STATS]}
+        return {KEPT: parsed[KEPT], DEAD: parsed[DEAD], REJECTED: parsed[REJECTED], STATS: parsed[STATS]}
 
 
-class _FormatChatDoFn(CountingDoFn):
-    """Gemma chat turns -> (split, PackItem with loss mask); the tokenizer is loaded once per worker."""
+class ChatFormatDoFn(CountingDoFn):
+    """Batches of chat records -> (split, item to write); a record whose longest sequence exceeds `seq_len` is
+    rejected (`too_long`). Subclasses say which sequences a record becomes and what is written. The
+    tokenizer is loaded once per worker. `config` is an SFT or prefs config (`encode`, `packing`)."""
 
-    def __init__(self, tokenizer_path: str, config: SftConfig) -> None:
+    def __init__(self, tokenizer_path: str, config: Any) -> None:
         super().__init__("format")
         self.tokenizer_path = tokenizer_path
         self.config = config
@@ -137,45 +169,68 @@ class _FormatChatDoFn(CountingDoFn):
         self.ids: ChatTokens | None = None
 
     def setup(self) -> None:
-        processor = load_processor(read_bytes(self.tokenizer_path))
-        self.processor = processor
-        self.ids = ChatTokens.from_processor(processor)
+        self.processor = load_processor(read_bytes(self.tokenizer_path))
+        self.ids = ChatTokens.from_processor(self.processor)
 
-    def _encode(self, texts: list[str]) -> list[list[int]]:
+    def encode(self, texts: list[str]) -> list[list[int]]:
         return self.processor.encode(texts, num_threads=self.config.encode.num_threads)
 
-    def process(self, examples: Sequence[ChatRecord]) -> Iterator[Any]:
+    def sequences(self, records: Sequence[ChatRecord]) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+        """Per record, its (tokens, loss mask) sequences."""
+        raise NotImplementedError
+
+    def item(self, record: ChatRecord, sequences: list[tuple[np.ndarray, np.ndarray]]) -> Any:
+        raise NotImplementedError
+
+    def process(self, records: Sequence[ChatRecord]) -> Iterator[Any]:
         assert self.ids is not None, "setup() loads the tokenizer"
-        formatted = format_conversations([tuple(map(tuple, e[TURNS])) for e in examples], self._encode, self.ids)
         packing = self.config.packing
-        for example, (tokens, mask) in zip(examples, formatted, strict=True):
-            self.counts.record_in(conversation_bytes(example))
-            if len(tokens) > packing.seq_len:
+        for record, sequences in zip(records, self.sequences(records), strict=True):
+            self.counts.record_in(conversation_bytes(record))
+            longest = max(len(tokens) for tokens, _ in sequences)
+            if longest > packing.seq_len:
                 self.counts.record_dropped("too_long")
-                detail = f"{len(tokens)} tokens > seq_len {packing.seq_len}"
-                yield beam.pvalue.TaggedOutput(REJECTED, rejected_row(example, "format", "too_long", detail))
+                detail = f"{longest} tokens > seq_len {packing.seq_len}"
+                yield beam.pvalue.TaggedOutput(REJECTED, rejected_row(record, "format", "too_long", detail))
                 continue
-            self.counts.record_kept(conversation_bytes(example))
-            self.counts.tally("tokens", len(tokens))
-            split = split_of(example["id"], packing.validation_fraction, packing.seed)
-            yield split, PackItem(example["id"], example["category"], tokens, mask)
+            self.counts.record_kept(conversation_bytes(record))
+            self.counts.tally("tokens", sum(len(tokens) for tokens, _ in sequences))
+            split = split_of(record["id"], packing.validation_fraction, packing.seed)
+            yield split, self.item(record, sequences)
 
 
-class FormatChat(beam.PTransform):
-    """Chat records -> (split, PackItem) in batches of `encode.batch_size`, over-long examples rejected."""
+class _FormatChatDoFn(ChatFormatDoFn):
+    """An SFT example: one sequence, packed as a PackItem with its loss mask."""
 
-    def __init__(self, tokenizer_path: str, config: SftConfig) -> None:
+    def sequences(self, records: Sequence[ChatRecord]) -> list[list[tuple[np.ndarray, np.ndarray]]]:
+        assert self.ids is not None
+        formatted = format_conversations([tuple(map(tuple, r[TURNS])) for r in records], self.encode, self.ids)
+        return [[sequence] for sequence in formatted]
+
+    def item(self, record: ChatRecord, sequences: list[tuple[np.ndarray, np.ndarray]]) -> PackItem:
+        (tokens, mask), = sequences
+        return PackItem(record["id"], record["category"], tokens, mask)
+
+
+class FormatChatRecords(beam.PTransform):
+    """Chat records -> (split, item) in batches of `encode.batch_size`, with `rejected` and `stats` outputs."""
+
+    def __init__(self, dofn: ChatFormatDoFn) -> None:
         super().__init__()
-        self.tokenizer_path = tokenizer_path
-        self.config = config
+        self.dofn = dofn
 
-    def expand(self, examples: beam.PCollection) -> dict[str, beam.PCollection]:
-        size = self.config.encode.batch_size
+    def expand(self, records: beam.PCollection) -> dict[str, beam.PCollection]:
+        size = self.dofn.config.encode.batch_size
         formatted = (
-            examples
+            records
             | "BatchForEncode" >> beam.BatchElements(min_batch_size=size, max_batch_size=size)
-            | "FormatChat" >> beam.ParDo(_FormatChatDoFn(self.tokenizer_path, self.config)).with_outputs(
-                STATS, REJECTED, main=KEPT
-            )
+            | "Format" >> beam.ParDo(self.dofn).with_outputs(STATS, REJECTED, main=KEPT)
         )
         return {KEPT: formatted[KEPT], REJECTED: formatted[REJECTED], STATS: formatted[STATS]}
+
+
+class FormatChat(FormatChatRecords):
+    """SFT examples -> (split, PackItem); over-long examples rejected (never split from their prompt)."""
+
+    def __init__(self, tokenizer_path: str, config: SftConfig) -> None:
+        super().__init__(_FormatChatDoFn(tokenizer_path, config))

@@ -19,8 +19,8 @@ from gemmaflow.core.configio import ConfigError, load_yaml
 from gemmaflow.pipeline.config import ClassifyConfig, CurateConfig, NearDedupeConfig, PiiConfig
 from gemmaflow.pipeline.jobs.curate import curate_chain, run_curate
 from gemmaflow.pipeline.jobs.sft import sft_chain
-from gemmaflow.pipeline.pack_config import SftConfig
-from gemmaflow.pipeline.registry import CURATE, REGISTRY, SFT, StageRegistry, StageSpec
+from gemmaflow.pipeline.pack_config import PrefsConfig, SftConfig
+from gemmaflow.pipeline.registry import CURATE, PREFS, REGISTRY, SFT, StageRegistry, StageSpec
 from gemmaflow.pipeline.stages.base import Document, DocumentStageDoFn, Verdict, stage_outputs
 
 # ------------------------------------------------------------------ the worked example: a toy stage
@@ -110,13 +110,15 @@ def test_chains_follow_registry_order_and_each_job_takes_its_stages():
     sft = SftConfig(classify=ClassifyConfig(enabled=True), pii=PiiConfig(enabled=True))
     assert sft_chain(sft) == ("read", "classify", "exact_dedupe", "pii", "format")
     assert [s.name for s in REGISTRY.chain(SFT, sft)] == ["classify", "exact_dedupe", "pii"]
+    # Preference pairs: the same shared stages; PII on by default (pairs are written by people).
+    assert [s.name for s in REGISTRY.chain(PREFS, PrefsConfig())] == ["exact_dedupe", "pii"]
 
 
 def test_registry_refuses_mistakes():
     with pytest.raises(ValueError, match="declared twice"):
         StageRegistry((SHOUT, SHOUT))
-    with pytest.raises(ValueError, match="unknown job 'prefs'"):
-        StageSpec("x", "x", DropShouting, frozenset({"prefs"}))
+    with pytest.raises(ValueError, match="unknown job 'distill'"):
+        StageSpec("x", "x", DropShouting, frozenset({"distill"}))
     with pytest.raises(ValueError, match="no stage named 'nowhere'"):
         REGISTRY.with_stage(SHOUT, after="nowhere")
     with pytest.raises(ValueError, match="needs config section 'shout', which CurateConfig lacks"):
