@@ -49,7 +49,7 @@ def hf_scorer(folder: Path, batch_size: int) -> Callable[[list[Request]], tuple[
     import torch
     import transformers
 
-    model = transformers.GemmaForCausalLM.from_pretrained(folder, torch_dtype=torch.float32).eval()
+    model = transformers.GemmaForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
 
     def score(requests: list[Request]) -> tuple[list[float], int]:
         rows = [([*r.context, *r.continuation], len(r.continuation)) for r in requests]

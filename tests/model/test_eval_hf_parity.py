@@ -22,7 +22,7 @@ def hf_logliks(folder, requests) -> list[float]:
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
 
-    model = transformers.GemmaForCausalLM.from_pretrained(folder, torch_dtype=torch.float32,
+    model = transformers.GemmaForCausalLM.from_pretrained(folder, dtype=torch.float32,
                                                           attn_implementation="eager").eval()
     results = []
     with torch.no_grad():
