@@ -47,7 +47,7 @@ setup(
         "gemmaflow.configs": ["*.yaml"],
         "gemmaflow.sample": ["*.gz", "*.jsonl", "*.md"],
         "gemmaflow.sample.tasks": ["*.jsonl", "*.yaml", "*.md"],  # `gemmaflow eval --tasks sample`
-        "gemmaflow.classifiers.models": ["*.ftz", "*.json"],  # the shipped domain and quality models
+        "gemmaflow.classifiers.models": ["*.ftz", "*.json", "*.npz", "*.md", "*.txt"],  # models, cards, licence
     },
     include_package_data=True,
     # Lower bounds: the oldest versions the code uses features of; upper bounds: the next major (or

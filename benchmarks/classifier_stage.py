@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 from train_shipped_classifiers import split_group
 
 from gemmaflow.classifiers.card import card_path, read_card
-from gemmaflow.classifiers.model import SHIPPED_MODELS, shipped_model_path
+from gemmaflow.classifiers.model import SHIPPED_FASTTEXT_MODELS, shipped_model_path
 from gemmaflow.classifiers.split import is_validation
 from gemmaflow.core.domains import DOMAINS
 from gemmaflow.pipeline.classify import DocumentClassifiers
@@ -142,7 +142,7 @@ def main() -> None:
                     ("at_threshold", c.metrics.get("at_threshold")),
                 )
             }
-            for name in SHIPPED_MODELS
+            for name in SHIPPED_FASTTEXT_MODELS
             for c in [read_card(card_path(shipped_model_path(name)))]
         },
         "domain_on_validation_sources": domain_accuracy(args.corpus, docs, config),

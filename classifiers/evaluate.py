@@ -15,7 +15,7 @@ from gemmaflow.classifiers.card import ModelCard
 from gemmaflow.classifiers.config import TrainConfig
 from gemmaflow.classifiers.data import DataError, read_examples
 from gemmaflow.classifiers.metrics import evaluate
-from gemmaflow.classifiers.model import Classifier
+from gemmaflow.classifiers.model import open_classifier
 from gemmaflow.classifiers.train import predict_examples, split_examples
 
 Split = Literal["all", "train", "valid"]
@@ -46,7 +46,7 @@ def _split_config(card: ModelCard | None, request: EvalRequest) -> TrainConfig:
 
 def evaluate_model(request: EvalRequest) -> dict[str, Any]:
     """Metrics of `request.model` on `request.data` (see classifiers/metrics.py:evaluate)."""
-    model = Classifier(request.model)
+    model = open_classifier(request.model)
     card = model.card
     text_fields = request.text_fields or (tuple(card.data["text_fields"]) if card else ("text",))
     label_field = request.label_field or (card.data["label_field"] if card else "label")

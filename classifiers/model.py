@@ -10,6 +10,7 @@ import struct
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -19,7 +20,12 @@ from gemmaflow.classifiers.preprocess import DEFAULT_MAX_CHARS, preprocess
 LABEL_PREFIX = "__label__"
 FASTTEXT_MAGIC = 793712314  # the int32 every fastText .bin/.ftz file starts with, then the format version
 FASTTEXT_VERSION = 12
-SHIPPED_MODELS = ("domain", "quality")
+# The models inside the package: fastText ones trained by scripts/train_shipped_classifiers.py (each
+# with its card) and the linear safety model exported by scripts/export_safety_model.py.
+SHIPPED_FILES = {"domain": "domain.ftz", "quality": "quality.ftz", "safety": "safety.npz"}
+SHIPPED_MODELS = tuple(SHIPPED_FILES)
+SHIPPED_FASTTEXT_MODELS = tuple(name for name, file in SHIPPED_FILES.items() if file.endswith(".ftz"))
+LINEAR_SUFFIX = ".npz"
 
 
 class ModelLoadError(ValueError):
@@ -27,10 +33,10 @@ class ModelLoadError(ValueError):
 
 
 def shipped_model_path(name: str) -> str:
-    """Path of a model shipped inside the package (classifiers/models/<name>.ftz)."""
-    if name not in SHIPPED_MODELS:
+    """Path of a model shipped inside the package (classifiers/models/)."""
+    if name not in SHIPPED_FILES:
         raise ModelLoadError(f"no shipped classifier called {name!r} (shipped: {', '.join(SHIPPED_MODELS)})")
-    return str(resources.files("gemmaflow.classifiers").joinpath("models", f"{name}.ftz"))
+    return str(resources.files("gemmaflow.classifiers").joinpath("models", SHIPPED_FILES[name]))
 
 
 def check_model_file(path: str | Path) -> None:
@@ -42,6 +48,21 @@ def check_model_file(path: str | Path) -> None:
         head = handle.read(8)
     if len(head) < 8 or struct.unpack("<ii", head) != (FASTTEXT_MAGIC, FASTTEXT_VERSION):
         raise ModelLoadError(f"not a fastText model: {path}")
+
+
+class TextClassifier(Protocol):
+    """What the classify stage and the evaluation need of a model, fastText or linear."""
+
+    path: str
+    labels: tuple[str, ...]
+    max_chars: int
+    card: ModelCard | None  # fastText models trained by gemmaflow carry one (classifiers/card.py)
+
+    def preprocess(self, texts: Sequence[str]) -> list[str]: ...
+
+    def predict_lines(self, lines: Sequence[str]) -> np.ndarray: ...
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray: ...
 
 
 class Classifier:
@@ -82,3 +103,12 @@ class Classifier:
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Probabilities for raw texts, preprocessed exactly as at training."""
         return self.predict_lines(self.preprocess(texts))
+
+
+def open_classifier(path: str | Path) -> TextClassifier:
+    """The model at `path`: a linear text model (`.npz`, classifiers/linear.py) or a fastText one."""
+    if str(path).endswith(LINEAR_SUFFIX):
+        from gemmaflow.classifiers.linear import LinearTextClassifier
+
+        return LinearTextClassifier(path)
+    return Classifier(path)

@@ -27,7 +27,7 @@ from gemmaflow.classifiers.card import ModelCard, card_path, write_card
 from gemmaflow.classifiers.config import TrainConfig
 from gemmaflow.classifiers.data import DataError, Example, file_digest, read_examples
 from gemmaflow.classifiers.metrics import choose_threshold, evaluate
-from gemmaflow.classifiers.model import LABEL_PREFIX, Classifier
+from gemmaflow.classifiers.model import LABEL_PREFIX, Classifier, TextClassifier
 from gemmaflow.classifiers.preprocess import preprocess
 from gemmaflow.classifiers.split import is_validation
 
@@ -94,7 +94,7 @@ def _positive_label(labels: Sequence[str], train: Sequence[Example], config: Tra
     return min(labels, key=lambda label: (counts[label], label))
 
 
-def predict_examples(model: Classifier, examples: Sequence[Example]) -> tuple[np.ndarray, np.ndarray]:
+def predict_examples(model: TextClassifier, examples: Sequence[Example]) -> tuple[np.ndarray, np.ndarray]:
     column = {label: i for i, label in enumerate(model.labels)}
     y_true = np.array([column.get(example.label, -1) for example in examples], dtype=np.int64)
     if (y_true < 0).any():

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from gemmaflow.classifiers.data import join_fields
-from gemmaflow.classifiers.model import Classifier
+from gemmaflow.classifiers.model import TextClassifier, open_classifier
 from gemmaflow.classifiers.preprocess import preprocess
 from gemmaflow.pipeline.config import ClassifierEntry, ClassifyConfig
 
@@ -30,7 +30,7 @@ Verdict = tuple[str, str] | None
 Tally = Callable[[str, int], None]
 
 
-def score_of(entry: ClassifierEntry, model: Classifier, proba: np.ndarray) -> tuple[np.ndarray, list[str]]:
+def score_of(entry: ClassifierEntry, model: TextClassifier, proba: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """(score per document, top label per document) for one classifier's probability matrix."""
     top = [model.labels[i] for i in proba.argmax(axis=1)]
     if entry.label:
@@ -58,9 +58,9 @@ class DocumentClassifiers:
 
     def __init__(self, config: ClassifyConfig) -> None:
         self.config = config
-        self.models = [Classifier(entry.resolved_model_path()) for entry in config.classifiers]
+        self.models = [open_classifier(entry.resolved_model_path()) for entry in config.classifiers]
 
-    def _texts(self, docs: Sequence[Document], entry: ClassifierEntry, model: Classifier,
+    def _texts(self, docs: Sequence[Document], entry: ClassifierEntry, model: TextClassifier,
                cache: dict[tuple[Any, ...], str]) -> list[str]:  # fmt: skip
         lines = []
         for doc in docs:

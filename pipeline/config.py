@@ -285,11 +285,20 @@ class PiiConfig:
 # The shipped quality model's threshold on P(good): classifiers/models/quality.json `threshold`
 # (the highest keeping 98% of good validation pages; a test keeps the two equal).
 SHIPPED_QUALITY_THRESHOLD = 0.995756
+# The shipped safety model's threshold on P(offensive) (classifiers/models/safety.md): at 0.9 it drops
+# none of 20,218 good web, code and math documents of a mixed multilingual corpus, catches 28 of 30
+# offensive comments and flags 1 of 30 clinical, legal and homonym sentences (0.7: 29 and 3; 0.5: 30
+# and 7) (benchmarks/safety_filter.py).
+SHIPPED_SAFETY_THRESHOLD = 0.9
 
 
 @dataclass(frozen=True)
 class ClassifierEntry:
-    """One fastText classifier of the classify stage (semantics: pipeline/classify.py)."""
+    """One classifier of the classify stage (semantics: pipeline/classify.py).
+
+    A model is a fastText `.ftz`/`.bin` or a linear text model `.npz` (classifiers/linear.py); the
+    shipped ones are `domain`, `quality` and `safety` (classifiers/models/).
+    """
 
     name: str  # the `scores` key and the prefix of drop reasons
     model_path: str = ""  # empty: the shipped model of this name (classifiers/models/<name>.ftz)
@@ -324,10 +333,10 @@ class ClassifierEntry:
         return self.model_path or shipped_model_path(self.name)
 
     def validate_model(self) -> None:
-        """Load the model once: it must exist, be fastText and know `label` (and domains, for write_domain)."""
-        from gemmaflow.classifiers.model import Classifier
+        """Load the model once: it must exist, be readable and know `label` (and domains, for write_domain)."""
+        from gemmaflow.classifiers.model import open_classifier
 
-        labels = Classifier(self.resolved_model_path()).labels
+        labels = open_classifier(self.resolved_model_path()).labels
         if self.label and self.label not in labels:
             raise ValueError(f"classifier {self.name}: label {self.label!r} is not in the model ({', '.join(labels)})")
         if self.write_domain and not set(labels) <= set(DOMAINS):
@@ -339,15 +348,17 @@ def _default_classifiers() -> tuple[ClassifierEntry, ...]:
         ClassifierEntry("domain", write_domain=True),
         ClassifierEntry("quality", label="good", threshold=SHIPPED_QUALITY_THRESHOLD, action="keep-only",
                         domains=("web",)),
+        ClassifierEntry("safety", label="offensive", threshold=SHIPPED_SAFETY_THRESHOLD, action="drop",
+                        domains=("web",)),
     )  # fmt: skip
 
 
 @dataclass(frozen=True)
 class ClassifyConfig:
-    """fastText classifiers after the heuristics (pipeline/classify.py, pipeline/stages/classify.py).
+    """Text classifiers after the heuristics (pipeline/classify.py, pipeline/stages/classify.py).
 
     Building the config reads no file; the classify stage loads every model when the job builds its
-    graph (`ClassifierEntry.validate_model`), so a missing file, a file that is not a fastText model or
+    graph (`ClassifierEntry.validate_model`), so a missing file, a file that is not a model or
     a label the model lacks fails before any data is read.
     """
 
@@ -364,7 +375,7 @@ class ClassifyConfig:
             raise ValueError("batch_size must be positive")
 
     def validate_models(self) -> None:
-        """Load every model once (at job start): each must exist, be fastText and know its labels."""
+        """Load every model once (at job start): each must exist, be readable and know its labels."""
         for entry in self.classifiers:
             entry.validate_model()
 

@@ -1,13 +1,14 @@
 """The shipped models are package data, carry their cards, and the default config matches them."""
 
 from gemmaflow.classifiers.card import card_path, read_card
-from gemmaflow.classifiers.model import SHIPPED_MODELS, Classifier, shipped_model_path
+from gemmaflow.classifiers.model import SHIPPED_FASTTEXT_MODELS, SHIPPED_MODELS, Classifier, shipped_model_path
 from gemmaflow.pipeline.config import SHIPPED_QUALITY_THRESHOLD, ClassifyConfig
 
 
 def test_shipped_models_load_with_cards_and_are_small():
     total = 0
-    for name in SHIPPED_MODELS:
+    assert set(SHIPPED_FASTTEXT_MODELS) == {"domain", "quality"} and "safety" in SHIPPED_MODELS
+    for name in SHIPPED_FASTTEXT_MODELS:
         model = Classifier(shipped_model_path(name))
         card = read_card(card_path(shipped_model_path(name)))
         assert card.name == name and card.quantized and model.labels == card.labels

@@ -28,6 +28,8 @@ def test_sdist_contains_configs_sample_and_all_rooms(tmp_path):
         "pipeline/registry.py",
         "pipeline/heuristics/apply.py",
         "classifiers/__init__.py",
+        "classifiers/models/safety.npz",
+        "classifiers/models/safety-LICENSE.txt",
         "tokenizer_train/__init__.py",
         "model/__init__.py",
     }
