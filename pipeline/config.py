@@ -343,13 +343,18 @@ class ClassifierEntry:
             raise ValueError(f"classifier {self.name}: write_domain needs domain labels, the model has {labels}")
 
 
+def safety_classifier() -> ClassifierEntry:
+    """The shipped offensive-language filter as every default uses it (curate, SFT and preference data)."""
+    return ClassifierEntry("safety", label="offensive", threshold=SHIPPED_SAFETY_THRESHOLD, action="drop",
+                           domains=("web",))  # fmt: skip
+
+
 def _default_classifiers() -> tuple[ClassifierEntry, ...]:
     return (
         ClassifierEntry("domain", write_domain=True),
         ClassifierEntry("quality", label="good", threshold=SHIPPED_QUALITY_THRESHOLD, action="keep-only",
                         domains=("web",)),
-        ClassifierEntry("safety", label="offensive", threshold=SHIPPED_SAFETY_THRESHOLD, action="drop",
-                        domains=("web",)),
+        safety_classifier(),
     )  # fmt: skip
 
 

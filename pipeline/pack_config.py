@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from gemmaflow.core.configio import load_yaml
-from gemmaflow.pipeline.config import ClassifyConfig, ExactDedupeConfig, PiiConfig, ReadConfig
+from gemmaflow.pipeline.config import ClassifyConfig, ExactDedupeConfig, PiiConfig, ReadConfig, safety_classifier
 
 
 @dataclass(frozen=True)
@@ -123,6 +123,13 @@ class PackConfig:
     output: ShardOutputConfig = field(default_factory=ShardOutputConfig)
 
 
+def answers_classify_config() -> ClassifyConfig:
+    """SFT and preference answers are judged by the safety filter only: the shipped quality model
+    learned documentation pages against web junk (short pages among it), so it would drop good short
+    answers, and the domain model has nothing to relabel in chat records (they are prose, `web`)."""
+    return ClassifyConfig(classifiers=(safety_classifier(),))
+
+
 @dataclass(frozen=True)
 class SftConfig:
     """`gemmaflow sft`. `classify`, `exact_dedupe` and `pii` configure the curate stages of the same
@@ -130,7 +137,7 @@ class SftConfig:
     dedupe compares whole conversations, PII scrubs every turn."""
 
     encode: EncodeConfig = field(default_factory=EncodeConfig)
-    classify: ClassifyConfig = field(default_factory=lambda: ClassifyConfig(enabled=False))
+    classify: ClassifyConfig = field(default_factory=answers_classify_config)
     # Exact duplicates of the normalised conversation (every turn, case and whitespace folded).
     exact_dedupe: ExactDedupeConfig = field(default_factory=ExactDedupeConfig)
     pii: PiiConfig = field(default_factory=lambda: PiiConfig(enabled=False))
@@ -149,7 +156,7 @@ class PrefsConfig:
     are not packed, a row is one pair."""
 
     encode: EncodeConfig = field(default_factory=EncodeConfig)
-    classify: ClassifyConfig = field(default_factory=lambda: ClassifyConfig(enabled=False))
+    classify: ClassifyConfig = field(default_factory=answers_classify_config)
     exact_dedupe: ExactDedupeConfig = field(default_factory=ExactDedupeConfig)
     pii: PiiConfig = field(default_factory=PiiConfig)
     packing: PackingConfig = field(default_factory=PackingConfig)

@@ -109,6 +109,11 @@ def test_pairs_in_every_shape_through_the_job(tmp_path, tiny_tokenizer):  # noqa
         {"id": "d1", "chosen": messages("Hi", "Hello!"), "rejected": messages("Hey", "Go away.")},
         {"id": "l1", "prompt": "tell me " * 300, "chosen": "no", "rejected": "yes"},  # too long for 128 tokens
         {"id": "x1", "chosen": "c", "rejected": ["r"]},
+        # The default safety filter judges the chosen answer only: an offensive rejected answer is the lesson.
+        {"id": "t1", "prompt": "Review my essay", "chosen": "Shut the fuck up, you stupid moron.",
+         "rejected": "It reads well."},
+        {"id": "t2", "prompt": "Review my essay", "chosen": "It reads well; tighten the ending.",
+         "rejected": "Shut the fuck up, you stupid moron."},
         "{not json",
     ]
     path = write_jsonl(tmp_path / "pairs.jsonl", records)
@@ -116,7 +121,7 @@ def test_pairs_in_every_shape_through_the_job(tmp_path, tiny_tokenizer):  # noqa
                          pii=PiiConfig(enabled=True, entities=("EMAIL_ADDRESS",)))
     out = tmp_path / "out"
     manifest = run_prefs([str(path)], str(tiny_tokenizer), str(out), config, echo=False)
-    assert manifest["kind"] == "preference" and manifest["splits"]["train"]["sequences"] == 3
+    assert manifest["kind"] == "preference" and manifest["splits"]["train"]["sequences"] == 4
     assert Manifest.load(out).kind == "preference"  # the readers' parser accepts it
 
     table = pa.concat_tables([pq.read_table(out / s["path"]) for s in manifest["splits"]["train"]["shards"]])
@@ -131,12 +136,13 @@ def test_pairs_in_every_shape_through_the_job(tmp_path, tiny_tokenizer):  # noqa
         sum(m) for column in ("chosen_loss_mask", "rejected_loss_mask") for m in table.column(column).to_pylist())
 
     stats = json.loads((out / "stats.json").read_text())
-    assert stats["accounting"] == {"records_read": 9, "kept": 3, "dropped": 4, "dead_lettered": 2}
+    assert stats["accounting"] == {"records_read": 11, "kept": 4, "dropped": 5, "dead_lettered": 2}
     read = next(s for s in stats["stages"] if s["stage"] == "read")
     assert read["dropped"] == {"chosen_equals_rejected": 1, "prompts_differ": 1}
-    assert read["extra"]["shape.strings"] == 3 and read["extra"]["shape.dialogues"] == 1
+    assert read["extra"]["shape.strings"] == 5 and read["extra"]["shape.dialogues"] == 1
     reasons = sorted(r["reject_reason"] for r in pq.read_table(out / "rejected").to_pylist())
-    assert reasons == ["chosen_equals_rejected", "exact_duplicate", "prompts_differ", "too_long"]
+    assert reasons == ["chosen_equals_rejected", "exact_duplicate", "prompts_differ",
+                       "safety.offensive_above_threshold", "too_long"]
     dead = sorted(d["reason"] for d in pq.read_table(out / "dead_letter").to_pylist())
     assert dead == ["bad_pair", "invalid_json"]
 

@@ -68,6 +68,8 @@ def test_chat_records_deduplicated_scrubbed_and_overlong_rejected(tmp_path, tiny
         {"id": "c3", "messages": [{"role": "user", "content": "print value " * 400},
                                   {"role": "assistant", "content": "ok"}]},  # too long for 256 tokens
         {"id": "c4", "messages": [{"role": "assistant", "content": "I speak first"}]},
+        {"id": "c5", "messages": [{"role": "user", "content": "Review my essay"},  # the default safety filter
+                                  {"role": "assistant", "content": "Shut the fuck up, you stupid moron."}]},
         "{not json",
     ]
     path = write_jsonl(tmp_path / "chat.jsonl", records)
@@ -78,7 +80,8 @@ def test_chat_records_deduplicated_scrubbed_and_overlong_rejected(tmp_path, tiny
     assert manifest["splits"]["train"]["documents"] == 1
     assert manifest["splits"]["train"]["tokens_per_domain"].keys() == {"chat"}
     rejected = {r["reject_reason"]: r for r in pq.read_table(out / "rejected").to_pylist()}
-    assert rejected.keys() == {"exact_duplicate", "too_long"}
+    assert rejected.keys() == {"exact_duplicate", "too_long", "safety.offensive_above_threshold"}
+    assert rejected["safety.offensive_above_threshold"]["id"] == "c5"
     assert rejected["exact_duplicate"]["reject_detail"] == "survivor=c1"
     # The rejected sink keeps the conversation, scrubbed like everything else.
     duplicate = json.loads(rejected["exact_duplicate"]["meta"])
