@@ -24,14 +24,13 @@ from pathlib import Path
 import numpy as np
 
 from gemmaflow.classifiers.card import ModelCard
-from gemmaflow.classifiers.model import ModelLoadError
-from gemmaflow.classifiers.preprocess import preprocess
+from gemmaflow.classifiers.model import ModelLoadError, TextClassifier
 
 _WORD = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token_pattern
 ARRAYS = ("vocabulary", "idf", "coef", "intercept", "calibration_a", "calibration_b", "labels", "max_chars")
 
 
-class LinearTextClassifier:
+class LinearTextClassifier(TextClassifier):
     """TF-IDF + calibrated linear models over words; `predict_lines` gives P(label) per text like fastText's."""
 
     def __init__(self, path: str | Path) -> None:
@@ -63,9 +62,6 @@ class LinearTextClassifier:
         self.max_chars = int(arrays["max_chars"])
         self.card: ModelCard | None = None  # its provenance is classifiers/models/safety.md
 
-    def preprocess(self, texts: Sequence[str]) -> list[str]:
-        return [preprocess(text, self.max_chars) for text in texts]
-
     def _positive(self, line: str) -> float:
         counts = Counter(i for i in map(self._index.get, _WORD.findall(line)) if i is not None)
         if counts:
@@ -83,7 +79,3 @@ class LinearTextClassifier:
         proba[:, 1] = [self._positive(line) for line in lines]
         proba[:, 0] = 1.0 - proba[:, 1]
         return proba
-
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Probabilities for raw texts, preprocessed as the shipped scores were."""
-        return self.predict_lines(self.preprocess(texts))

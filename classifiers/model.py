@@ -7,10 +7,10 @@ batch) works and is faster, so that is the only form used.
 from __future__ import annotations
 
 import struct
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
@@ -50,22 +50,28 @@ def check_model_file(path: str | Path) -> None:
         raise ModelLoadError(f"not a fastText model: {path}")
 
 
-class TextClassifier(Protocol):
-    """What the classify stage and the evaluation need of a model, fastText or linear."""
+class TextClassifier(ABC):
+    """A model the classify stage and the evaluation use, fastText or linear: every kind reads raw text
+    through the one classifier preprocessing (classifiers/preprocess.py) and scores the lines it makes."""
 
     path: str
     labels: tuple[str, ...]
     max_chars: int
     card: ModelCard | None  # fastText models trained by gemmaflow carry one (classifiers/card.py)
 
-    def preprocess(self, texts: Sequence[str]) -> list[str]: ...
+    def preprocess(self, texts: Sequence[str]) -> list[str]:
+        return [preprocess(text, self.max_chars) for text in texts]
 
-    def predict_lines(self, lines: Sequence[str]) -> np.ndarray: ...
+    @abstractmethod
+    def predict_lines(self, lines: Sequence[str]) -> np.ndarray:
+        """Probabilities (rows: inputs, columns: `self.labels`) for already-preprocessed lines."""
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray: ...
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Probabilities for raw texts, preprocessed exactly as the model was trained (or exported)."""
+        return self.predict_lines(self.preprocess(texts))
 
 
-class Classifier:
+class Classifier(TextClassifier):
     """A fastText supervised model and the preprocessing it was trained with; one per worker process."""
 
     def __init__(self, path: str | Path) -> None:
@@ -85,9 +91,6 @@ class Classifier:
         self.card: ModelCard | None = read_card(card_path(path)) if card_path(path).is_file() else None
         self.max_chars = int(self.card.preprocessing["max_chars"]) if self.card else DEFAULT_MAX_CHARS
 
-    def preprocess(self, texts: Sequence[str]) -> list[str]:
-        return [preprocess(text, self.max_chars) for text in texts]
-
     def predict_lines(self, lines: Sequence[str]) -> np.ndarray:
         """Probabilities (rows: inputs, columns: `self.labels`) for already-preprocessed lines."""
         proba = np.zeros((len(lines), len(self.labels)), dtype=np.float32)
@@ -99,10 +102,6 @@ class Classifier:
                 proba[row, self._column[label]] = p
         np.clip(proba, 0.0, 1.0, out=proba)  # softmax can come back a hair above 1
         return proba
-
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Probabilities for raw texts, preprocessed exactly as at training."""
-        return self.predict_lines(self.preprocess(texts))
 
 
 def open_classifier(path: str | Path) -> TextClassifier:
