@@ -133,13 +133,15 @@ def run_demo(out: str | Path, config: DemoConfig, stream: TextIO | None = None, 
     tokenizer_model = run_dir / TOKENIZER / "tokenizer.model"
     samples: dict[str, Any] = {}
 
+    def with_benchmark(job_config: Any) -> Any:
+        """A curate or sft config that also decontaminates against the demo's benchmark file."""
+        decontamination = job_config.decontamination
+        benchmarks = (*decontamination.benchmarks, _sample(config.benchmark))
+        return dataclasses.replace(job_config, decontamination=dataclasses.replace(decontamination,
+                                                                                   benchmarks=benchmarks))
+
     def curate() -> str:
-        curate_config = load_curate_config(bundled_config(config.curate))
-        decontamination = dataclasses.replace(
-            curate_config.decontamination,
-            benchmarks=(*curate_config.decontamination.benchmarks, _sample(config.benchmark)),
-        )
-        curate_config = dataclasses.replace(curate_config, decontamination=decontamination)
+        curate_config = with_benchmark(load_curate_config(bundled_config(config.curate)))
         inputs = [_sample(config.raw_input)] + ([_sample(config.crawl_input)] if config.crawl_input else [])
         stats = run_curate(inputs, str(run_dir / CURATED), curate_config, beam_args, echo=False)
         terms = stats["accounting"]
@@ -203,7 +205,7 @@ def run_demo(out: str | Path, config: DemoConfig, stream: TextIO | None = None, 
 
     def sft() -> str:
         manifest = run_sft([_sample(config.sft_input)], str(tokenizer_model), str(run_dir / SFT_SHARDS),
-                           load_sft_config(bundled_config(config.sft)), beam_args, echo=False)
+                           with_benchmark(load_sft_config(bundled_config(config.sft))), beam_args, echo=False)
         train_split = manifest["splits"]["train"]
         return f"{train_split['sequences']} SFT sequences, {train_split['loss_tokens']} answer tokens in the loss"
 
@@ -237,7 +239,8 @@ def run_demo(out: str | Path, config: DemoConfig, stream: TextIO | None = None, 
     lines.run("sample", "greedy continuations from the pretrained model", sample)
     lines.run("eval", "the bundled benchmark-shaped tasks, scored as lm-evaluation-harness scores them",
               evaluate_tasks)
-    lines.run("sft", "dolly-format instructions -> Gemma chat turns with loss masks", sft)
+    lines.run("sft", "dolly-format instructions, cleaned like curate (safety, dedupe, decontaminate, PII) -> Gemma "
+              "chat turns with loss masks", sft)
     lines.run("sft-train", "fine-tune the pretrained model on the SFT shards", sft_train)
     lines.run("chat", "ask the fine-tuned model a question", chat)
     if config.ablation:

@@ -24,9 +24,10 @@ class PackItem(NamedTuple):
     """One tokenized document (or SFT example) to pack; `loss_mask` None means every token is a target."""
 
     key: str  # unique within the split; orders the window so the runner's delivery order does not matter
-    domain: str
+    domain: str  # what the shards' tokens_per_domain counts it under (SFT: the record's category)
     tokens: np.ndarray  # int32
     loss_mask: np.ndarray | None = None  # uint8, same length as tokens
+    group: str = ""  # its mixture group: pack's domain, SFT's source
 
 
 class Piece(NamedTuple):

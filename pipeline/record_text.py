@@ -3,10 +3,12 @@
 A chat record (an SFT example, or a preference pair) is a document that also carries `turns`,
 `[[role, text], ...]`. Its `text` is the model's answers joined, which is what classifiers judge
 (the tokens the model learns from); stages that edit text (PII) edit every turn and rebuild `text`,
-and exact dedupe compares the whole conversation, so two examples with the same answer to
-different prompts both stay. A preference pair's turns end with its chosen answer and it also
-carries `rejected`, the dispreferred answer: edited with the turns, part of its identity, and not
-judged by classifiers (a harmful rejected answer is what such a pair teaches against).
+exact dedupe compares the whole conversation, so two examples with the same answer to different
+prompts both stay, prompt dedupe compares the user turns alone, and decontamination matches every
+turn, so a benchmark question pasted into a prompt is found as surely as one in an answer. A
+preference pair's turns end with its chosen answer and it also carries `rejected`, the dispreferred
+answer: edited with the turns, part of its identity, and not judged by classifiers (a harmful
+rejected answer is what such a pair teaches against).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from gemmaflow.core.chat import MODEL
+from gemmaflow.core.chat import MODEL, USER
 from gemmaflow.pipeline.dedupe import text_hash
 from gemmaflow.pipeline.sft import dedupe_key
 
@@ -26,6 +28,16 @@ ANSWER_SEPARATOR = "\n\n"
 def answers_text(turns: Sequence[Sequence[str]]) -> str:
     """The model turns of a conversation, joined: the chat record's `text`."""
     return ANSWER_SEPARATOR.join(text for role, text in turns if role == MODEL)
+
+
+def prompt_text(doc: dict[str, Any]) -> str:
+    """A chat record's user turns, joined: what prompt dedupe compares."""
+    return ANSWER_SEPARATOR.join(text for role, text in doc[TURNS] if role == USER)
+
+
+def matched_text(doc: dict[str, Any]) -> str:
+    """What decontamination matches: the text, or a chat record's every turn (prompts and answers) joined."""
+    return ANSWER_SEPARATOR.join(editable_texts(doc))
 
 
 def editable_texts(doc: dict[str, Any]) -> list[str]:

@@ -7,7 +7,8 @@ graph, the stage order in stats.json and the chain the accounting check walks. A
 one module, one `StageSpec` in `REGISTRY` and one config section (docs/adding-a-stage.md).
 
 Registry order is the curate order: cheap filters first, the classifiers' quality score before
-near-dedupe (which can prefer the best-scored survivor), PII last, on the fewest documents.
+near-dedupe (which can prefer the best-scored survivor), PII last, on the fewest documents. SFT's
+prompt dedupe sits with near dedupe: both run on keys while the records wait in spill files.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from gemmaflow.pipeline.stages.domain import DetectDomain
 from gemmaflow.pipeline.stages.grouping import GroupingStage, GroupOnKeys
 from gemmaflow.pipeline.stages.heuristics import ApplyHeuristics
 from gemmaflow.pipeline.stages.language import IdentifyLanguage
-from gemmaflow.pipeline.stages.near_dedupe import NearDedupe
+from gemmaflow.pipeline.stages.near_dedupe import NearDedupe, PromptDedupe
 from gemmaflow.pipeline.stages.normalise import Normalise
 from gemmaflow.pipeline.stages.pii import ScrubPii
 
@@ -132,7 +133,8 @@ REGISTRY = StageRegistry((
               validate=ClassifyConfig.validate_models),
     StageSpec("exact_dedupe", "exact_dedupe", ExactDedupe, _jobs(CURATE, SFT, PREFS)),
     StageSpec("near_dedupe", "near_dedupe", NearDedupe, _jobs(CURATE)),
-    StageSpec("decontaminate", "decontamination", Decontaminate, _jobs(CURATE),
+    StageSpec("prompt_dedupe", "prompt_dedupe", PromptDedupe, _jobs(SFT)),
+    StageSpec("decontaminate", "decontamination", Decontaminate, _jobs(CURATE, SFT),
               enabled=lambda section: bool(section.benchmarks)),
     StageSpec("pii", "pii", ScrubPii, _jobs(CURATE, SFT, PREFS)),
 ))  # fmt: skip

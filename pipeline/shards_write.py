@@ -136,8 +136,13 @@ def build_manifest(
     mixture: dict[str, Any] | None,
     config: dict[str, Any],
     config_fingerprint: str,
+    realised_tokens: Mapping[str, int] | None = None,
+    sources: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """manifest.json (docs/shard-format.md); `splits` maps split name to `split_summary` output."""
+    """manifest.json (docs/shard-format.md); `splits` maps split name to `split_summary` output.
+
+    The mixture's realised tokens are the train split's tokens per domain unless `realised_tokens` gives
+    them per mixture group (SFT: per source); `sources` is SFT's per-source counts."""
     all_splits = {name: splits.get(name) or split_summary([], 0) for name in SPLITS}
     tokens = sum(s["tokens"] for s in all_splits.values())
     non_pad = sum(s["non_pad_tokens"] for s in all_splits.values())
@@ -156,7 +161,10 @@ def build_manifest(
         "truncated_documents": truncated_documents,
     }
     if mixture is not None:
-        manifest["mixture"] = {**mixture, "realised_tokens": all_splits["train"]["tokens_per_domain"]}
+        realised = all_splits["train"]["tokens_per_domain"] if realised_tokens is None else dict(realised_tokens)
+        manifest["mixture"] = {**mixture, "realised_tokens": realised}
+    if sources is not None:
+        manifest["sources"] = sources
     manifest["config"] = config
     manifest["config_fingerprint"] = config_fingerprint
     return manifest

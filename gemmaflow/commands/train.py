@@ -8,20 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-import yaml
-
-from gemmaflow.commands.common import EXIT_RUN_ERROR, UserError
-
-
-def _overrides(pairs: list[str]) -> dict[str, object]:
-    """`--set optimizer.learning_rate=1e-3` -> {"optimizer.learning_rate": 0.001} (values parsed as YAML)."""
-    overrides = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UserError(f"--set expects KEY=VALUE, got {pair!r}")
-        overrides[key] = yaml.safe_load(value)
-    return overrides
+from gemmaflow.commands.common import EXIT_RUN_ERROR, UserError, set_overrides
 
 
 def _join_processes(args: argparse.Namespace) -> None:
@@ -54,7 +41,7 @@ def run(args: argparse.Namespace, _extra: list[str]) -> int:
     from gemmaflow.model.train import ResumeError, TrainingDiverged, train
     from gemmaflow.model.train_config import load_train_config
 
-    config = load_train_config(args.config, _overrides(args.set or []))
+    config = load_train_config(args.config, set_overrides(args.set or []))
     if args.distributed:
         _join_processes(args)
     elif args.coordinator or args.num_processes is not None or args.process_id is not None:

@@ -45,6 +45,8 @@ class BeamJob:
     progress: bool = True  # live progress on stderr while running (`--quiet` turns it off)
     run_info: dict[str, Any] = field(default_factory=dict)  # job-specific run fields (files, tokenizer)
     max_dead_letter_fraction: float = 1.0  # see ReadConfig; past it the run fails (UnusableRunError)
+    # Job-specific blocks of stats.json, computed from the merged counts (sft: `sources`, per-source counts).
+    summarise: Callable[[dict[str, StageCounts]], dict[str, Any]] | None = None
 
 
 class PipelineOptionsError(ValueError):
@@ -145,6 +147,8 @@ def record_run(job: BeamJob, chain: Sequence[str], runner: str, seconds: float
         "config": to_dict(job.config),
     }
     document = stats_document(stages, chain, run)
+    if job.summarise is not None:
+        document.update(job.summarise(stages))
     with FileSystems.create(FileSystems.join(job.output, STATS_FILE)) as handle:
         handle.write(dumps(document).encode("utf-8"))
     return document, stages

@@ -42,19 +42,18 @@ def _read_json(path: str) -> Any:
     return json.loads(read_bytes(path).decode("utf-8"))
 
 
+def read_plan(output: str) -> dict[str, Any]:
+    """The mixture plan `ApplyMixture` wrote for the run in `output` (weights, budget, tokens per group)."""
+    return _read_json(FileSystems.join(output, STATS_DIR, MIXTURE_FILE))
+
+
 def build_pack(pipeline: beam.Pipeline, paths: list[str], tokenizer_path: str, output: str, config: PackConfig,
                pad_id: int) -> tuple[str, ...]:
     """Add the pack graph to `pipeline`; nothing runs until the pipeline does. Returns the chain."""
     read = pipeline | "Read" >> ReadDocuments(paths, config.read, fingerprint(config))
     tokenized = read[KEPT] | "Tokenize" >> TokenizeDocuments(tokenizer_path, config)
-    mixed = tokenized[KEPT] | "Mixture" >> ApplyMixture(config.mixture, config.packing.seed)
+    mixed = tokenized[KEPT] | "Mixture" >> ApplyMixture(config.mixture, config.packing.seed, output)
     pack_stats = mixed[KEPT] | "Pack" >> PackAndWriteShards(output, config.packing, config.output, pad_id)
-    (
-        mixed["plan"]
-        | "PlanJson" >> beam.Map(lambda plan: json.dumps(plan.to_dict()))
-        | "WritePlan" >> beam.io.WriteToText(FileSystems.join(output, STATS_DIR, MIXTURE_FILE), shard_name_template="",
-                                             num_shards=1)
-    )
     write_sinks(output, [read[DEAD]], [read[REJECTED]])
     write_counts([read[STATS], tokenized[STATS], mixed[STATS], pack_stats], output)
     return PACK_CHAIN
@@ -70,9 +69,14 @@ def finalise_shards(
     shards: ShardOutputConfig,
     config: Any,
     mixture: dict[str, Any] | None = None,
+    realised_tokens: dict[str, int] | None = None,
+    sources: dict[str, Any] | None = None,
     echo: bool = True,
 ) -> dict[str, Any]:
-    """After the run: name shards `shard-i-of-n` and write manifest.json; returns the manifest."""
+    """After the run: name shards `shard-i-of-n` and write manifest.json; returns the manifest.
+
+    `mixture` is the plan, `realised_tokens` the training tokens per mixture group when the groups are not
+    the shards' domains (SFT mixes sources), `sources` SFT's per-source counts (build_manifest)."""
     stages = result.stages
     pack = stages.get("pack", StageCounts("pack")).extra
     written = _read_json(FileSystems.join(output, STATS_DIR, SHARDS_FILE))
@@ -89,7 +93,8 @@ def finalise_shards(
         kind=kind, seq_len=packing.seq_len, row_group_size=shards.row_group_size, tokenizer=tokenizer.to_dict(),
         splits=splits, documents_split=pack.get("documents_split", 0),
         truncated_documents=stages.get("tokenize", StageCounts("tokenize")).extra.get("truncated_documents", 0),
-        mixture=mixture, config=to_dict(config), config_fingerprint=fingerprint(config),
+        mixture=mixture, realised_tokens=realised_tokens, sources=sources, config=to_dict(config),
+        config_fingerprint=fingerprint(config),
     )
     with FileSystems.create(FileSystems.join(output, MANIFEST_FILE)) as handle:
         handle.write((json.dumps(manifest, indent=2) + "\n").encode("utf-8"))
@@ -122,7 +127,7 @@ def run_pack(
                   max_dead_letter_fraction=config.read.max_dead_letter_fraction)
 
     def finalise(result: JobResult) -> dict[str, Any]:
-        mixture = _read_json(FileSystems.join(output, STATS_DIR, MIXTURE_FILE))
+        mixture = read_plan(output)
         return finalise_shards(result, output, kind="pretrain", tokenizer=info, packing=config.packing,
                                shards=config.output, config=config, mixture=mixture, echo=echo)
 

@@ -16,6 +16,7 @@ from gemmaflow.pipeline.jobs.sft import build_chat_graph, run_chat_job
 from gemmaflow.pipeline.pack_config import PrefsConfig
 from gemmaflow.pipeline.registry import PREFS, REGISTRY, StageRegistry, chain_names
 from gemmaflow.pipeline.stages.prefs import FormatPairs, WritePairShards
+from gemmaflow.pipeline.stages.sft import SourceFile
 
 SOURCE = "read"
 SINK = "format"
@@ -27,11 +28,11 @@ def prefs_chain(config: PrefsConfig, registry: StageRegistry = REGISTRY) -> tupl
     return chain_names(SOURCE, registry.chain(PREFS, config), SINK)
 
 
-def build_prefs(pipeline: beam.Pipeline, paths: list[str], tokenizer_path: str, output: str, config: PrefsConfig,
-                registry: StageRegistry = REGISTRY) -> tuple[str, ...]:
+def build_prefs(pipeline: beam.Pipeline, files: list[SourceFile], tokenizer_path: str, output: str,
+                config: PrefsConfig, registry: StageRegistry = REGISTRY) -> tuple[str, ...]:
     """Add the prefs graph to `pipeline`; nothing runs until the pipeline does. Returns the chain."""
     stages = registry.chain(PREFS, config)
-    build_chat_graph(pipeline, paths, output, config, stages, pairs=True,
+    build_chat_graph(pipeline, files, output, config, stages, pairs=True,
                      format_step=FormatPairs(tokenizer_path, config), write_step=WritePairShards(output, config))
     return chain_names(SOURCE, stages, SINK)
 
@@ -49,6 +50,6 @@ def run_prefs(
 ) -> dict[str, Any]:
     """Parse, clean and format preference pairs into pair shards + manifest.json; returns the manifest."""
     return run_chat_job(
-        PREFS, KIND, inputs, tokenizer_path, output, config,
-        lambda pipeline, paths, _pad_id: build_prefs(pipeline, paths, tokenizer_path, output, config, registry),
+        PREFS, KIND, {PREFS: inputs}, tokenizer_path, output, config,
+        lambda pipeline, files, _pad_id: build_prefs(pipeline, files, tokenizer_path, output, config, registry),
         beam_args, overwrite, echo, progress, registry)

@@ -22,6 +22,7 @@ from gemmaflow.pipeline.decontaminate import (
     item_from_line,
     redact,
 )
+from gemmaflow.pipeline.record_text import TURNS, matched_text
 from gemmaflow.pipeline.shingles import words
 from gemmaflow.pipeline.stages.base import KEPT, REJECTED, STATS, Document, DocumentStageDoFn, Verdict
 from gemmaflow.pipeline.stages.read import InputNotFoundError, match_inputs
@@ -75,13 +76,15 @@ class _DecontaminateDoFn(DocumentStageDoFn):
 
     def judge(self, doc: Document) -> Verdict:
         assert self.index is not None, "process() sets the index"
-        match = self.index.match(doc["text"])
+        match = self.index.match(matched_text(doc))
         if match is None:
             return None
         benchmark, item_id = match.benchmark, match.item_id
         doc["signals"]["decontaminate.matched_ngrams"] = float(match.ngrams)
-        # A document that is nothing but benchmark text is dropped even when redacting.
-        if self.config.action == "redact" and covered_words(match.word_ranges) < len(words(doc["text"])):
+        # A document that is nothing but benchmark text is dropped even when redacting. A chat record
+        # (SFT) is always dropped: a prompt with a passage cut out no longer asks what its answer answers.
+        if (self.config.action == "redact" and TURNS not in doc
+                and covered_words(match.word_ranges) < len(words(doc["text"]))):
             doc["text"] = redact(doc["text"], match.word_ranges, self.config.redaction_marker)
             self.counts.tally(f"redacted.{benchmark}")
             return None

@@ -13,7 +13,8 @@ No step holds more than one bucket, one node's neighbours or one cluster's node 
 worker follows the largest cluster, not the corpus. A document's node key starts with its survivor
 rank, so the smallest node of a cluster (what connected components converge to) is its survivor.
 The signatures are computed where the text is, in the spill step (pipeline/stages/grouping.py):
-this stage sees KeyedDocs, never a document's text.
+this stage sees KeyedDocs, never a document's text. `PromptDedupe` is the same stage under its own
+name and reason, comparing SFT examples' prompts instead (`gemmaflow sft`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from gemmaflow.pipeline.minhash import (
     signature,
     verified,
 )
+from gemmaflow.pipeline.record_text import prompt_text
 from gemmaflow.pipeline.stages.base import KEPT, REJECTED, STATS, CountingDoFn, Document
 from gemmaflow.pipeline.stages.grouping import GroupingStage, KeyedDoc, Removal
 from gemmaflow.pipeline.stats import StageCounts
@@ -82,12 +84,12 @@ def bucket_key(ngram: int, band: bytes) -> int:
 class _SignDoFn(CountingDoFn):
     """Band keys of each signed document; the document's keys go on, keyed by node, for the final join."""
 
-    def __init__(self, shapes: dict[int, LshShape]) -> None:
-        super().__init__(STAGE)
+    def __init__(self, shapes: dict[int, LshShape], stage: str) -> None:
+        super().__init__(stage)
         self.shapes = shapes
 
     def process(self, keyed: KeyedDoc) -> Iterator[Any]:
-        rank, sketch = keyed.keys[STAGE]
+        rank, sketch = keyed.keys[self.stage]
         node = node_key(keyed, rank)
         yield node, dataclasses.replace(keyed, keys={})  # the signature travels once, with the sketches
         if sketch is None:
@@ -103,8 +105,8 @@ class _SignDoFn(CountingDoFn):
 class _BucketPairsDoFn(CountingDoFn):
     """Candidate pairs of one LSH bucket: every pair, or a star around its smallest member if oversized."""
 
-    def __init__(self, max_bucket_size: int) -> None:
-        super().__init__(STAGE)
+    def __init__(self, max_bucket_size: int, stage: str) -> None:
+        super().__init__(stage)
         self.max_bucket_size = max_bucket_size
 
     def process(self, bucket: tuple[int, Iterable[int]]) -> Iterator[tuple[int, int]]:
@@ -142,9 +144,6 @@ class _AttachFirstDoFn(beam.DoFn):
 class _VerifyDoFn(CountingDoFn):
     """Keep the candidate pairs whose signatures agree enough (see minhash.verified), as node pairs."""
 
-    def __init__(self) -> None:
-        super().__init__(STAGE)
-
     def process(self, element: tuple[int, dict[str, list[Any]]]) -> Iterator[Edge]:
         _, joined = element
         second = _end_of(joined)
@@ -155,7 +154,7 @@ class _VerifyDoFn(CountingDoFn):
                 yield node, second[0]
 
 
-def _pairs_with_sketches(pairs: beam.PCollection, sketches: beam.PCollection) -> beam.PCollection:
+def _pairs_with_sketches(pairs: beam.PCollection, sketches: beam.PCollection, stage: str) -> beam.PCollection:
     """The verified subset of `pairs`: each pair meets the sketch of one end, then of the other."""
     first = (
         {"sketch": sketches, "pair": pairs}
@@ -165,15 +164,12 @@ def _pairs_with_sketches(pairs: beam.PCollection, sketches: beam.PCollection) ->
     return (
         {"sketch": sketches, "pair": first}
         | "JoinSecondSketch" >> beam.CoGroupByKey()
-        | "VerifyPairs" >> beam.ParDo(_VerifyDoFn()).with_outputs(STATS, main="edges")
+        | "VerifyPairs" >> beam.ParDo(_VerifyDoFn(stage)).with_outputs(STATS, main="edges")
     )
 
 
 class _LabelDoFn(CountingDoFn):
     """After the last round: each child's label (smallest parent); several parents is unsettled."""
-
-    def __init__(self) -> None:
-        super().__init__(STAGE)
 
     def process(self, element: tuple[Node, Iterable[Node]]) -> Iterator[tuple[Node, Node]]:
         child, parents = element
@@ -185,9 +181,6 @@ class _LabelDoFn(CountingDoFn):
 
 class _SettleDoFn(CountingDoFn):
     """Every node of a component with its label; a labelled node with children of its own is unsettled."""
-
-    def __init__(self) -> None:
-        super().__init__(STAGE)
 
     def process(self, element: tuple[Node, dict[str, list[Node]]]) -> Iterator[tuple[Node, Node]]:
         node, joined = element
@@ -203,9 +196,10 @@ class _SettleDoFn(CountingDoFn):
 class ConnectedComponents(beam.PTransform):
     """(node, label) for every node with an edge; labels converge to the component's smallest node."""
 
-    def __init__(self, rounds: int) -> None:
+    def __init__(self, rounds: int, stage: str) -> None:
         super().__init__()
         self.rounds = rounds
+        self.stage = stage
 
     def expand(self, edges: beam.PCollection) -> dict[str, beam.PCollection]:
         for r in range(self.rounds):
@@ -222,13 +216,13 @@ class ConnectedComponents(beam.PTransform):
             edges
             | "ChildToParent" >> beam.Map(towards_smaller)
             | "GroupParents" >> beam.GroupByKey()
-            | "Label" >> beam.ParDo(_LabelDoFn()).with_outputs(STATS, main="labels")
+            | "Label" >> beam.ParDo(_LabelDoFn(self.stage)).with_outputs(STATS, main="labels")
         )
         children = labelled["labels"] | "ParentToChild" >> beam.KvSwap()
         settled = (
             {"label": labelled["labels"], "children": children}
             | "JoinLabelsAndChildren" >> beam.CoGroupByKey()
-            | "Settle" >> beam.ParDo(_SettleDoFn()).with_outputs(STATS, main="labels")
+            | "Settle" >> beam.ParDo(_SettleDoFn(self.stage)).with_outputs(STATS, main="labels")
         )
         stats = (labelled[STATS], settled[STATS]) | "GatherComponentStats" >> beam.Flatten()
         return {"labels": settled["labels"], STATS: stats}
@@ -240,9 +234,6 @@ Verdict = tuple[str, str, int, bool]
 
 class _ClusterDoFn(CountingDoFn):
     """One cluster (all nodes labelled with the same root): its id, size and every member's verdict."""
-
-    def __init__(self) -> None:
-        super().__init__(STAGE)
 
     def process(self, element: tuple[Node, Iterable[Node]]) -> Iterator[tuple[Node, Verdict]]:
         root, members = element
@@ -268,8 +259,9 @@ class _RouteDoFn(CountingDoFn):
     Every document passes here exactly once, so this is where the stage's in/kept/dropped are counted.
     """
 
-    def __init__(self) -> None:
-        super().__init__(STAGE)
+    def __init__(self, stage: str, reason: str) -> None:
+        super().__init__(stage)
+        self.reason = reason
 
     def process(self, element: tuple[Node, dict[str, list[Any]]]) -> Iterator[Any]:
         _, joined = element
@@ -283,17 +275,20 @@ class _RouteDoFn(CountingDoFn):
             cluster_id, survivor_id, size, is_survivor = verdicts[0]
             if is_survivor:
                 self.counts.record_kept(keyed.nbytes)
-                yield keyed.with_signal("near_dedupe.cluster_size", float(size))
+                yield keyed.with_signal(f"{self.stage}.cluster_size", float(size))
             else:
-                self.counts.record_dropped(REASON)
+                self.counts.record_dropped(self.reason)
                 detail = f"cluster={cluster_id} survivor={survivor_id} size={size}"
-                yield beam.pvalue.TaggedOutput(REJECTED, Removal(keyed.spill_id, keyed.row, STAGE, REASON, detail))
+                yield beam.pvalue.TaggedOutput(
+                    REJECTED, Removal(keyed.spill_id, keyed.row, self.stage, self.reason, detail)
+                )
 
 
 class NearDedupe(GroupingStage):
     """One survivor per cluster of near-duplicates (MinHash LSH, verified, connected components)."""
 
     name = STAGE
+    reason = REASON
 
     def __init__(self, config: NearDedupeConfig) -> None:
         super().__init__()
@@ -311,7 +306,7 @@ class NearDedupe(GroupingStage):
     def key_of(self, doc: Document, counts: StageCounts) -> tuple[float, Sketch | None]:
         """The survivor rank and the MinHash sketch (None for a text without words: kept as it is)."""
         profile = self.config.profile(doc["domain"])
-        shingles = shingle_hashes(doc["text"], profile.ngram)
+        shingles = shingle_hashes(self.compared_text(doc), profile.ngram)
         if not len(shingles):
             counts.tally("no_words")
             return survivor_rank(doc, self.config), None
@@ -319,32 +314,48 @@ class NearDedupe(GroupingStage):
         return survivor_rank(doc, self.config), Sketch.of(signature(shingles, self.perms), profile.ngram,
                                                           profile.threshold)
 
+    def compared_text(self, doc: Document) -> str:
+        """What is shingled: the document's text."""
+        return doc["text"]
+
     def expand(self, keyed: beam.PCollection) -> dict[str, beam.PCollection]:
-        signed = keyed | "Sign" >> beam.ParDo(_SignDoFn(self.shapes)).with_outputs(
+        signed = keyed | "Sign" >> beam.ParDo(_SignDoFn(self.shapes, self.name)).with_outputs(
             STATS, _BANDS, _SKETCHES, main="docs"
         )
         pairs = (
             signed[_BANDS]
             | "GroupBuckets" >> beam.GroupByKey()
-            | "PairsPerBucket" >> beam.ParDo(_BucketPairsDoFn(self.config.max_bucket_size)).with_outputs(
+            | "PairsPerBucket" >> beam.ParDo(_BucketPairsDoFn(self.config.max_bucket_size, self.name)).with_outputs(
                 STATS, main="pairs"
             )
         )
         unique_pairs = pairs["pairs"] | "DistinctPairs" >> beam.Distinct()
-        checked = _pairs_with_sketches(unique_pairs, signed[_SKETCHES])
-        components = checked["edges"] | "Components" >> ConnectedComponents(self.config.components_rounds)
+        checked = _pairs_with_sketches(unique_pairs, signed[_SKETCHES], self.name)
+        components = checked["edges"] | "Components" >> ConnectedComponents(self.config.components_rounds, self.name)
         verdicts = (
             components["labels"]
             | "KeyByCluster" >> beam.KvSwap()
             | "GroupClusters" >> beam.GroupByKey()
-            | "Clusters" >> beam.ParDo(_ClusterDoFn()).with_outputs(STATS, main="verdicts")
+            | "Clusters" >> beam.ParDo(_ClusterDoFn(self.name)).with_outputs(STATS, main="verdicts")
         )
         routed = (
             {"doc": signed["docs"], "verdict": verdicts["verdicts"]}
             | "JoinVerdicts" >> beam.CoGroupByKey()
-            | "Route" >> beam.ParDo(_RouteDoFn()).with_outputs(STATS, REJECTED, main=KEPT)
+            | "Route" >> beam.ParDo(_RouteDoFn(self.name, self.reason)).with_outputs(STATS, REJECTED, main=KEPT)
         )
         stats = (
             signed[STATS], pairs[STATS], checked[STATS], components[STATS], verdicts[STATS], routed[STATS]
         ) | "GatherStats" >> beam.Flatten()
         return {KEPT: routed[KEPT], REJECTED: routed[REJECTED], STATS: stats}
+
+
+class PromptDedupe(NearDedupe):
+    """SFT examples whose prompts (their user turns) are near-duplicates, whatever their answers: the same
+    question arriving from two sources, or twice from one, trains once. One survivor per cluster, chosen
+    as near dedupe chooses (smallest id, then input file and line, unless `survivor` says otherwise)."""
+
+    name = "prompt_dedupe"
+    reason = "near_duplicate_prompt"
+
+    def compared_text(self, doc: Document) -> str:
+        return prompt_text(doc)

@@ -76,7 +76,8 @@ class _TokenizeDoFn(CountingDoFn):
             self.counts.record_kept(nbytes)
             self.counts.tally("tokens", len(tokens))
             split = split_of(doc["id"], packing.validation_fraction, packing.seed)
-            yield split, PackItem(doc["id"], doc["domain"] or "web", tokens)
+            domain = doc["domain"] or "web"
+            yield split, PackItem(doc["id"], domain, tokens, group=domain)
 
 
 class TokenizeDocuments(beam.PTransform):
@@ -118,7 +119,11 @@ class _HistogramFn(beam.CombineFn):
 
 
 class _CopiesDoFn(CountingDoFn):
-    """Emits each training document as often as the plan says (keys `id#k`); validation passes once."""
+    """Emits each training document as often as the plan says (keys `id#k`); validation passes once.
+
+    Tallies per mixture group what it was offered (`in.<group>`), what it kept (`selected.<group>`)
+    and what it emitted (`copies.<group>`, `tokens.<group>`, `train_tokens.<group>`): the realised mix.
+    """
 
     def __init__(self) -> None:
         super().__init__("mixture")
@@ -126,26 +131,33 @@ class _CopiesDoFn(CountingDoFn):
     def process(self, element: Keyed, plan: MixturePlan) -> Iterator[Keyed]:
         split, item = element
         self.counts.record_in(0)
-        copies = plan.copies(item.key, item.domain) if split == TRAIN else 1
+        self.counts.tally(f"in.{item.group}")
+        copies = plan.copies(item.key, item.group) if split == TRAIN else 1
         if copies == 0:
-            self.counts.record_dropped("not_sampled" if item.domain in plan.repeats else "domain_not_in_mixture")
+            self.counts.record_dropped("not_sampled" if item.group in plan.repeats else "domain_not_in_mixture")
             return
         self.counts.record_kept(0)
         self.counts.tally("copies", copies)
+        self.counts.tally(f"selected.{item.group}")
+        self.counts.tally(f"copies.{item.group}", copies)
+        self.counts.tally(f"tokens.{item.group}", copies * len(item.tokens))
+        if split == TRAIN:
+            self.counts.tally(f"train_tokens.{item.group}", copies * len(item.tokens))
         for k in range(copies):
             yield split, item._replace(key=f"{item.key}#{k}")
 
 
 class ApplyMixture(beam.PTransform):
-    """Samples or repeats each domain's training documents to the configured weights and budget.
-
-    Returns the copies, the stats and the plan (one element, for the manifest).
+    """Samples or repeats each mixture group's training documents (pack: each domain's; SFT: each source's)
+    to the configured weights and budget, and writes the plan to OUTPUT/_stats/mixture.json for the
+    manifest (jobs/pack.py `read_plan`). Returns the copies and the stats.
     """
 
-    def __init__(self, config: MixtureConfig, seed: int) -> None:
+    def __init__(self, config: MixtureConfig, seed: int, output: str) -> None:
         super().__init__()
         self.config = config
         self.seed = seed
+        self.output = output
 
     def expand(self, items: beam.PCollection) -> dict[str, beam.PCollection]:
         config, seed = self.config, self.seed
@@ -153,7 +165,7 @@ class ApplyMixture(beam.PTransform):
             items
             | "TrainOnly" >> beam.Filter(lambda kv: kv[0] == TRAIN)
             | "BucketTokens" >> beam.Map(
-                lambda kv: (kv[1].domain, (mixture_bucket(kv[1].key, seed, config.histogram_buckets),
+                lambda kv: (kv[1].group, (mixture_bucket(kv[1].key, seed, config.histogram_buckets),
                                            len(kv[1].tokens))))
             | "TokensPerBucket" >> beam.CombinePerKey(_HistogramFn(config.histogram_buckets))
             | "AllDomains" >> beam.combiners.ToDict()
@@ -162,7 +174,13 @@ class ApplyMixture(beam.PTransform):
         copies = items | "Copy" >> beam.ParDo(_CopiesDoFn(), plan=beam.pvalue.AsSingleton(plan)).with_outputs(
             STATS, main=KEPT
         )
-        return {KEPT: copies[KEPT], STATS: copies[STATS], "plan": plan}
+        (
+            plan
+            | "PlanJson" >> beam.Map(lambda plan: json.dumps(plan.to_dict()))
+            | "WritePlan" >> beam.io.WriteToText(FileSystems.join(self.output, STATS_DIR, MIXTURE_FILE),
+                                                 shard_name_template="", num_shards=1)
+        )
+        return {KEPT: copies[KEPT], STATS: copies[STATS]}
 
 
 def _window_of(element: Keyed, seed: int, window_documents: int, documents: dict[str, int]) -> Any:

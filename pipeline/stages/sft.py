@@ -2,9 +2,10 @@
 chat turns (preference pairs: pipeline/stages/prefs.py formats and writes them).
 
 A chat record is a curated-schema document that also carries `turns` (pipeline/record_text.py), so
-the registry's shared stages (PII, classify, exact dedupe) clean SFT examples exactly as they clean
-documents, with the same counters. An example longer than `seq_len` is dropped (`too_long`) rather
-than split: a continuation row would train the answer without its prompt.
+the registry's shared stages (classify, exact and prompt dedupe, decontamination, PII) clean SFT
+examples exactly as they clean documents, with the same counters. Its `source` is the name of the
+input it came from (an SFT source; `prefs` for preference pairs). An example longer than `seq_len`
+is dropped (`too_long`) rather than split: a continuation row would train the answer without its prompt.
 """
 
 from __future__ import annotations
@@ -31,18 +32,19 @@ from gemmaflow.pipeline.stages.read import open_lines
 from gemmaflow.pipeline.tokenize import load_processor
 
 ChatRecord = dict[str, Any]  # the curated record's keys, plus `turns` [[role, text], ...] and `category`
-SFT_SOURCE = "sft"
 SFT_DOMAIN = "web"  # what the shared stages treat the turns as: prose (NER on, web classifiers apply)
+SourceFile = tuple[str, str]  # (source name, file path): what the read step is given
 
 
-def chat_record(conversation: Conversation, raw_id: Any, path: str, position: int, fingerprint: str) -> ChatRecord:
-    """A parsed conversation as a document the shared stages can judge and edit."""
+def chat_record(conversation: Conversation, raw_id: Any, source: str, path: str, position: int,
+                fingerprint: str) -> ChatRecord:
+    """A parsed conversation as a document the shared stages can judge and edit; `source` names its input."""
     turns = [list(turn) for turn in conversation.turns]
     return {
         "id": str(raw_id) if isinstance(raw_id, (str, int)) and raw_id != "" else stable_id(path, position),
         "text": answers_text(turns),
         "url": None,
-        "source": SFT_SOURCE,
+        "source": source,
         "domain": SFT_DOMAIN,
         "domain_method": None,
         "lang": None,
@@ -57,10 +59,10 @@ def chat_record(conversation: Conversation, raw_id: Any, path: str, position: in
     }
 
 
-def pair_record(pair: Pair, raw_id: Any, path: str, position: int, fingerprint: str) -> ChatRecord:
+def pair_record(pair: Pair, raw_id: Any, source: str, path: str, position: int, fingerprint: str) -> ChatRecord:
     """A preference pair as a chat record: its prompt and chosen answer as `turns`, plus the rejected answer."""
-    record = chat_record(Conversation((*pair.prompt, ("model", pair.chosen)), pair.shape), raw_id, path, position,
-                         fingerprint)
+    record = chat_record(Conversation((*pair.prompt, ("model", pair.chosen)), pair.shape), raw_id, source, path,
+                         position, fingerprint)
     record[REJECTED_ANSWER] = pair.rejected
     return record
 
@@ -79,7 +81,8 @@ def sink_row(row: dict[str, Any]) -> dict[str, Any]:
 
 class _ParseExamplesDoFn(CountingDoFn):
     """JSONL lines -> chat records (SFT examples, or preference pairs with `pairs`); malformed lines are dead
-    letters, and pairs that teach nothing are dropped to the rejected sink with their reason."""
+    letters, and pairs that teach nothing are dropped to the rejected sink with their reason. Each source's
+    records read and dead-lettered are also tallied (`read.<source>`, `dead_lettered.<source>`)."""
 
     def __init__(self, context_separator: str, fingerprint: str, pairs: bool) -> None:
         super().__init__("read")
@@ -87,7 +90,8 @@ class _ParseExamplesDoFn(CountingDoFn):
         self.fingerprint = fingerprint
         self.pairs = pairs
 
-    def process(self, path: str) -> Iterator[Any]:
+    def process(self, file: SourceFile) -> Iterator[Any]:
+        source, path = file
         position = 0
         try:
             with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as raw:
@@ -96,14 +100,20 @@ class _ParseExamplesDoFn(CountingDoFn):
                         self.counts.tally("blank_lines")
                         continue
                     self.counts.record_in(len(line))
-                    yield from self._parse(line.decode("utf-8", errors="replace"), path, position)
+                    self.counts.tally(f"read.{source}")
+                    yield from self._parse(line.decode("utf-8", errors="replace"), source, path, position)
         except Exception as exc:  # a cut .gz or .zst: the rest of the file is a dead letter, as in curate's read
             self.counts.record_in(0)
-            self.counts.record_dead("unreadable_file")
-            error = DeadLetter(path, position, "unreadable_file", f"{type(exc).__name__}: {exc}", "")
-            yield beam.pvalue.TaggedOutput(DEAD, error.to_row())
+            self.counts.tally(f"read.{source}")
+            yield from self._dead(source, DeadLetter(path, position, "unreadable_file",
+                                                     f"{type(exc).__name__}: {exc}", ""))
 
-    def _parse(self, line: str, path: str, position: int) -> Iterator[Any]:
+    def _dead(self, source: str, letter: DeadLetter) -> Iterator[Any]:
+        self.counts.record_dead(letter.reason)
+        self.counts.tally(f"dead_lettered.{source}")
+        yield beam.pvalue.TaggedOutput(DEAD, letter.to_row())
+
+    def _parse(self, line: str, source: str, path: str, position: int) -> Iterator[Any]:
         try:
             record, surrogates = loads_utf8(line)
         except ValueError as exc:
@@ -116,30 +126,30 @@ class _ParseExamplesDoFn(CountingDoFn):
             parsed = parse(record, self.context_separator)
             reason, detail = (parsed.reason, parsed.detail) if isinstance(parsed, (Invalid, Unusable)) else ("", "")
         if parsed is None or isinstance(parsed, Invalid):
-            self.counts.record_dead(reason)
-            yield beam.pvalue.TaggedOutput(DEAD, DeadLetter(path, position, reason, detail, line).to_row())
+            yield from self._dead(source, DeadLetter(path, position, reason, detail, line))
             return
         if isinstance(parsed, Unusable):
-            example = pair_record(parsed.pair, record.get("id"), path, position, self.fingerprint)
+            example = pair_record(parsed.pair, record.get("id"), source, path, position, self.fingerprint)
             self.counts.record_dropped(reason)
             yield beam.pvalue.TaggedOutput(REJECTED, rejected_row(example, "read", reason, detail))
             return
         if isinstance(parsed, Pair):
-            example = pair_record(parsed, record.get("id"), path, position, self.fingerprint)
+            example = pair_record(parsed, record.get("id"), source, path, position, self.fingerprint)
             self.counts.tally(f"shape.{parsed.shape}")
         else:
-            example = chat_record(parsed, record.get("id"), path, position, self.fingerprint)
+            example = chat_record(parsed, record.get("id"), source, path, position, self.fingerprint)
         self.counts.record_kept(conversation_bytes(example))
         yield example
 
 
 class ParseExamples(beam.PTransform):
-    """Files (already matched) -> chat records, with `dead` (malformed records), `rejected` (pairs that teach
-    nothing; empty for SFT) and `stats` outputs."""
+    """Files (already matched, each with its source's name) -> chat records, with `dead` (malformed
+    records), `rejected` (pairs that teach nothing; empty for SFT) and `stats` outputs."""
 
-    def __init__(self, paths: list[str], context_separator: str, fingerprint: str, pairs: bool = False) -> None:
+    def __init__(self, files: Sequence[SourceFile], context_separator: str, fingerprint: str,
+                 pairs: bool = False) -> None:
         super().__init__()
-        self.paths = paths
+        self.files = list(files)
         self.context_separator = context_separator
         self.fingerprint = fingerprint
         self.pairs = pairs
@@ -147,7 +157,7 @@ class ParseExamples(beam.PTransform):
     def expand(self, pbegin: beam.pvalue.PBegin) -> dict[str, beam.PCollection]:
         parsed = (
             pbegin
-            | "ListFiles" >> beam.Create(self.paths)
+            | "ListFiles" >> beam.Create(self.files)
             | "SpreadFiles" >> beam.Reshuffle()
             | "ParseExamples" >> beam.ParDo(
                 _ParseExamplesDoFn(self.context_separator, self.fingerprint, self.pairs)
@@ -208,8 +218,9 @@ class _FormatChatDoFn(ChatFormatDoFn):
         return [[sequence] for sequence in formatted]
 
     def item(self, record: ChatRecord, sequences: list[tuple[np.ndarray, np.ndarray]]) -> PackItem:
+        """Keyed by source and id (ids need only be unique within a source), mixed by source."""
         (tokens, mask), = sequences
-        return PackItem(record["id"], record["category"], tokens, mask)
+        return PackItem(f"{record['source']}/{record['id']}", record["category"], tokens, mask, record["source"])
 
 
 class FormatChatRecords(beam.PTransform):

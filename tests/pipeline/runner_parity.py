@@ -132,7 +132,8 @@ def assert_sft_matches_direct(tmp_path: Path, beam_args: list[str], runner: str,
     other = run_sft(inputs, str(tokenizer), str(tmp_path / "other"), config, beam_args, echo=False, progress=False)
     assert direct == other
     assert_same_run(tmp_path / "direct", tmp_path / "other", runner)
-    assert counts(tmp_path / "other")["chain"] == ["read", "classify", "exact_dedupe", "pii", "format"]
+    assert counts(tmp_path / "other")["chain"] == ["read", "classify", "exact_dedupe", "prompt_dedupe", "pii",
+                                                   "format", "mixture"]
     assert dropped(tmp_path / "other", "exact_dedupe") > 0 and dropped(tmp_path / "other", "classify") > 0
 
 

@@ -106,12 +106,17 @@ def test_chains_follow_registry_order_and_each_job_takes_its_stages():
                                     "exact_dedupe", "near_dedupe", "pii", "write")  # fmt: skip
     benchmarks = dataclasses.replace(config.decontamination, benchmarks=("b.jsonl",))
     assert "decontaminate" in curate_chain(dataclasses.replace(config, decontamination=benchmarks))
-    # SFT: the safety classifier on the answers by default, PII when switched on.
-    assert sft_chain(SftConfig()) == ("read", "classify", "exact_dedupe", "format")
+    # SFT: the safety classifier on the answers, exact and prompt dedupe and PII by default, decontamination
+    # with benchmarks, then the mixture over sources; each stage switched off is left out.
+    assert sft_chain(SftConfig()) == ("read", "classify", "exact_dedupe", "prompt_dedupe", "pii", "format",
+                                      "mixture")
     assert [e.name for e in SftConfig().classify.classifiers] == ["safety"]
-    sft = SftConfig(classify=ClassifyConfig(enabled=True), pii=PiiConfig(enabled=True))
-    assert sft_chain(sft) == ("read", "classify", "exact_dedupe", "pii", "format")
-    assert [s.name for s in REGISTRY.chain(SFT, sft)] == ["classify", "exact_dedupe", "pii"]
+    sft = SftConfig(decontamination=benchmarks, pii=PiiConfig(enabled=False))
+    assert sft_chain(sft) == ("read", "classify", "exact_dedupe", "prompt_dedupe", "decontaminate", "format",
+                              "mixture")
+    assert [s.name for s in REGISTRY.chain(SFT, sft)] == ["classify", "exact_dedupe", "prompt_dedupe",
+                                                          "decontaminate"]
+    assert "near_dedupe" not in sft_chain(sft) and "prompt_dedupe" not in curate_chain(config)
     # Preference pairs: the same shared stages; PII on by default (pairs are written by people).
     assert [s.name for s in REGISTRY.chain(PREFS, PrefsConfig())] == ["classify", "exact_dedupe", "pii"]
 

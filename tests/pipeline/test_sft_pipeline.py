@@ -35,7 +35,9 @@ def segments(data: dict[str, np.ndarray]):
 
 def test_bundled_dolly_sample_through_the_cli(tmp_path, tiny_tokenizer):  # noqa: F811
     out = tmp_path / "sft"
-    assert main(["sft", "--tokenizer", str(tiny_tokenizer), "--output", str(out), "--seq-len", "1024"]) == 0
+    # PII off, so every answer reaches the shards as written (test_sft_sources.py checks the scrubbing).
+    assert main(["sft", "--tokenizer", str(tiny_tokenizer), "--output", str(out), "--seq-len", "1024",
+                 "--set", "pii.enabled=false"]) == 0
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["kind"] == "sft" and manifest["documents_split"] == 0
     assert manifest["splits"]["train"]["documents"] + manifest["splits"]["validation"]["documents"] == 57

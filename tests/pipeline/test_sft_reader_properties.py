@@ -94,7 +94,7 @@ def test_an_sft_file_is_read_to_the_end_and_every_line_accounted_for(lines, gzip
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / ("in.jsonl.gz" if gzipped else "in.jsonl")
         path.write_bytes(stored)
-        out = read_with(_ParseExamplesDoFn("\n\n", "fp", pairs=False), str(path))
+        out = read_with(_ParseExamplesDoFn("\n\n", "fp", pairs=False), ("input", str(path)))
     out.assert_accounted()
     if cut is None:
         assert_every_line_counted(out, data)
@@ -106,7 +106,7 @@ def test_a_valid_line_becomes_an_example_with_its_turns(instruction, response):
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "in.jsonl"
         path.write_bytes(line)
-        out = read_with(_ParseExamplesDoFn("\n\n", "fp", pairs=False), str(path))
+        out = read_with(_ParseExamplesDoFn("\n\n", "fp", pairs=False), ("input", str(path)))
     out.assert_accounted()
     expected = parse_record(
         {"instruction": lone_surrogates_replaced(instruction), "response": lone_surrogates_replaced(response)}
