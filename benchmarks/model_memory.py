@@ -1,7 +1,7 @@
 """Peak memory of a whole training step's gradient, chunked vs naive cross-entropy.
 
 The model is the `small` preset (d_model 256, 4 layers) with Gemma's 256k vocabulary, one row of
-8192 tokens. "chunked" is the trainer's loss (`model.train._summed_loss`: hidden states, then
+8192 tokens. "chunked" is the trainer's loss (`model.objectives.LanguageModeling`: hidden states, then
 model/loss.py's chunked cross-entropy); "naive" projects the full [T, V] float32 logits first
 (`Gemma.__call__` + `cross_entropy`). Two figures per side:
 
@@ -30,20 +30,19 @@ import numpy as np
 from gemmaflow.model.config import preset
 from gemmaflow.model.gemma import Gemma, init_params
 from gemmaflow.model.loss import cross_entropy
-from gemmaflow.model.train import _summed_loss
-from gemmaflow.model.train_config import TrainConfig
+from gemmaflow.model.objectives import LanguageModeling
 
 
 def step_functions(vocab_size: int, seq_len: int, chunk_size: int):
     config = preset("small", vocab_size=vocab_size, max_seq_len=seq_len)
-    train_config = TrainConfig(loss_chunk_size=chunk_size)
+    objective = LanguageModeling(config, chunk_size, z_loss_weight=0.0)
     params = jax.eval_shape(lambda key: init_params(config, key), jax.random.key(0))
     batch = {name: jax.ShapeDtypeStruct((1, seq_len), jnp.int32)
              for name in ("inputs", "positions", "segment_ids", "targets")}
     batch["mask"] = jax.ShapeDtypeStruct((1, seq_len), jnp.float32)
 
     def chunked(p, b):
-        return _summed_loss(p, b, config, train_config)[0]
+        return objective.summed_loss(p, None, b)[0]
 
     def naive(p, b):
         logits = Gemma(config).apply({"params": p}, b["inputs"], b["positions"], b["segment_ids"])

@@ -9,9 +9,12 @@
 - `model.convert`: Keras Hub weights in; Hugging Face Gemma safetensors in and out.
 - `model.shards`: the packed-shard reader (validation, random access, batch order from seed and step).
 - `model.train`, `model.train_config`, `model.optim`, `model.lora`, `model.checkpoint`: the trainer.
+- `model.objectives`: what a run minimises: next-token loss, Bradley–Terry reward, DPO, REINFORCE.
+- `model.pairs`, `model.rollout`: preference pairs as batches; REINFORCE's sampled and scored answers.
 - `model.weights`: fresh weights and loading any weights folder, for the trainer and `GemmaLM` alike.
 - `model.device_peak`: the devices' peak matmul throughput, MFU's denominator.
 - `model.api`: `GemmaLM`, the Keras-Hub-like Python API (`from model import GemmaLM`).
+- `model.reward`: `GemmaRewardModel`, a trained reward model's scoring API and side-by-side judge.
 - `model.eval_tasks`, `model.evaluate`: benchmark task files and their scoring through `GemmaLM`
   (`gemmaflow eval`), as lm-evaluation-harness defines it; the only model code above the user API.
 
@@ -19,7 +22,7 @@ The shard format document is this package's contract with the pipeline; it impor
 nor `pipeline`.
 """
 
-__all__ = ["GemmaLM"]
+__all__ = ["GemmaLM", "GemmaRewardModel"]
 
 
 def __getattr__(name: str) -> object:
@@ -28,4 +31,8 @@ def __getattr__(name: str) -> object:
         from gemmaflow.model.api import GemmaLM
 
         return GemmaLM
+    if name == "GemmaRewardModel":
+        from gemmaflow.model.reward import GemmaRewardModel
+
+        return GemmaRewardModel
     raise AttributeError(f"module 'model' has no attribute {name!r}")

@@ -26,9 +26,11 @@ import numpy as np
 
 from gemmaflow.core.chat import END_OF_TURN, END_OF_TURN_ID, EOS_ID
 from gemmaflow.model import checkpoint, convert
+from gemmaflow.model.checkpoint import CheckpointError
 from gemmaflow.model.config import DType, GemmaConfig, preset
 from gemmaflow.model.gemma import LayerIntercept, Params
 from gemmaflow.model.layers import Array
+from gemmaflow.model.objectives import REWARD_HEAD
 from gemmaflow.model.sampling import BeamSampler, Sampler, SamplerKind, generate
 from gemmaflow.model.scoring import ScoringMode, score
 from gemmaflow.model.weights import TOKENIZER_FILE, fresh_params, load_weights
@@ -65,6 +67,8 @@ class GemmaLM:
     def from_pretrained(cls, path: str | Path, dtype: DType | str | None = None,
                         tokenizer: str | Path | None = None) -> GemmaLM:
         config, params, found = load_weights(path)
+        if REWARD_HEAD in params:
+            raise CheckpointError(f"{path} is a reward model: load it with GemmaRewardModel.from_pretrained")
         config, params = _cast(config, params, dtype)
         return cls(config, params, tokenizer or found)
 

@@ -49,10 +49,17 @@ def init_lora(params: Params, config: LoraConfig, rng: jax.Array) -> Params:
 
 
 def merge(params: Params, lora: Params, config: LoraConfig) -> Params:
-    """The base weights with each adapter's update added (a new tree; untouched leaves are shared)."""
+    """The base weights with each adapter's update added (a new tree; untouched leaves are shared).
+
+    Entries of `lora` outside the layers (a reward model's head, trained beside the adapters) join the
+    merged tree as they are.
+    """
     scale = config.alpha / config.rank
     merged = jax.tree.map(lambda x: x, params)
     for layer, modules in lora.items():
+        if not layer.startswith("layers_"):
+            merged[layer] = modules
+            continue
         for module, weights in modules.items():
             for name, adapter in weights.items():
                 base = params[layer][module][name]

@@ -95,3 +95,31 @@ def chunked_cross_entropy(
         xent_sums, z_sums = jax.lax.map(jax.checkpoint(chunk_sums), (hidden, targets, mask))  # [chunks] each
         xent_sum, z_sum = jnp.sum(xent_sums), jnp.sum(z_sums)
     return _reduce(xent_sum, z_sum, jnp.sum(mask), z_loss_weight)
+
+
+def token_log_probs(hidden: Array, embedding: Array, targets: Array, *, chunk_size: int = 512) -> tuple[Array, Array]:
+    """log p(target) and the entropy of the next-token distribution at every slot, [B, T] each (float32).
+
+    What DPO and REINFORCE need per token, computed `chunk_size` tokens at a time like
+    `chunked_cross_entropy` (rematerialised), so the [B, T, V] logits never exist at once.
+    """
+    if chunk_size <= 0:
+        raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+    batch, length, d_model = hidden.shape
+    flat = hidden.reshape(-1, d_model)
+    chunk_size = max(1, min(chunk_size, flat.shape[0]))
+    padding = -flat.shape[0] % chunk_size
+    chunks = jnp.pad(flat, ((0, padding), (0, 0))).reshape(-1, chunk_size, d_model)
+    chunk_targets = jnp.pad(targets.reshape(-1), (0, padding)).reshape(-1, chunk_size)
+    table = embedding.astype(hidden.dtype)
+
+    def per_token(chunk: tuple[Array, Array]) -> tuple[Array, Array]:
+        chunk_hidden, chunk_target = chunk
+        logits = jnp.einsum("CD,VD->CV", chunk_hidden, table, preferred_element_type=jnp.float32)
+        log_probs = jax.nn.log_softmax(logits, axis=-1)
+        entropy = -jnp.sum(jnp.exp(log_probs) * log_probs, axis=-1)
+        return jnp.take_along_axis(log_probs, chunk_target[:, None], axis=-1)[:, 0], entropy
+
+    log_p, entropy = jax.lax.map(jax.checkpoint(per_token), (chunks, chunk_targets))
+    unpad = slice(0, batch * length)
+    return log_p.reshape(-1)[unpad].reshape(batch, length), entropy.reshape(-1)[unpad].reshape(batch, length)

@@ -136,13 +136,22 @@ def generate(
     sampler: Sampler | BeamSampler | None = None,
     rng: Array | None = None,
     stop_tokens: Sequence[int] = (EOS_ID, END_OF_TURN_ID),
+    prompt_slots: int | None = None,
 ) -> Generation:
     """Continue each prompt (token ids, BOS included by the caller) until a stop token or until the
-    row holds `max_length` tokens in all. The default sampler is greedy; the random ones need `rng`."""
+    row holds `max_length` tokens in all. The default sampler is greedy; the random ones need `rng`.
+
+    `prompt_slots` fixes the padded prompt width (at least the longest prompt) and so every array's
+    shape: a caller generating batch after batch (REINFORCE) then compiles once, whatever its prompts.
+    """
     sampler = sampler or Sampler()
     if not prompts or min(len(p) for p in prompts) == 0:
         raise ValueError("need at least one prompt, and no empty prompt")
     longest, shortest = max(len(p) for p in prompts), min(len(p) for p in prompts)
+    if prompt_slots is not None:
+        if prompt_slots < longest:
+            raise ValueError(f"prompt_slots {prompt_slots} is shorter than a {longest}-token prompt")
+        longest, shortest = prompt_slots, 1
     if longest >= max_length:
         raise ValueError(f"max_length {max_length} leaves no room after a {longest}-token prompt")
     if max_length > config.max_seq_len:

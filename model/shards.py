@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from gemmaflow.core.shard_format import COLUMNS, Manifest, ShardFormatError
+from gemmaflow.core.shard_format import COLUMNS, Manifest, ShardFormatError, ShardInfo
 
 
 class ShardChecksumError(ShardFormatError):
@@ -41,6 +41,43 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 22), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def open_shard(path: Path, info: ShardInfo, columns: Sequence[str], verify_checksum: bool) -> pq.ParquetFile:
+    """A shard the manifest lists, checked as the format requires: present, its SHA-256 (when verifying), its
+    row count and its columns."""
+    if not path.is_file():
+        raise ShardFormatError(f"{path}: listed in the manifest but missing")
+    if verify_checksum and (actual := file_sha256(path)) != info.sha256:
+        raise ShardChecksumError(path, info.sha256, actual)
+    parquet = pq.ParquetFile(path)
+    if parquet.metadata.num_rows != info.sequences:
+        raise ShardFormatError(f"{path}: {parquet.metadata.num_rows} rows, the manifest says {info.sequences}")
+    missing = sorted(set(columns) - set(parquet.schema_arrow.names))
+    if missing:
+        raise ShardFormatError(f"{path}: missing columns {missing}")
+    return parquet
+
+
+def row_group_starts(parquet: pq.ParquetFile) -> list[int]:
+    """The first row of each row group: rows are fetched one row group at a time."""
+    sizes = [parquet.metadata.row_group(g).num_rows for g in range(parquet.num_row_groups)]
+    return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int).tolist()
+
+
+def locate_rows(indices: Sequence[int], shard_starts: Sequence[int],
+                group_starts: Sequence[Sequence[int]]) -> dict[tuple[int, int], list[tuple[int, int]]]:
+    """Global row indices -> {(shard, row group): [(position in `indices`, row within the group)]}, so each
+    needed row group is read once however many of the indices fall in it. `shard_starts` ends with the total."""
+    located: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for out_row, index in enumerate(indices):
+        if not 0 <= index < shard_starts[-1]:
+            raise IndexError(f"row {index} out of range for {shard_starts[-1]} rows")
+        shard = bisect.bisect_right(shard_starts, index) - 1
+        row = index - shard_starts[shard]
+        group = bisect.bisect_right(group_starts[shard], row) - 1
+        located.setdefault((shard, group), []).append((out_row, row - group_starts[shard][group]))
+    return located
 
 
 def training_arrays(rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -86,20 +123,10 @@ class ShardReader:
         starts = [0]
         for info in manifest.splits[split]:
             path = self.directory / info.path
-            if not path.is_file():
-                raise ShardFormatError(f"{path}: listed in the manifest but missing")
-            if verify_checksums and (actual := file_sha256(path)) != info.sha256:
-                raise ShardChecksumError(path, info.sha256, actual)
-            parquet = pq.ParquetFile(path)
-            if parquet.metadata.num_rows != info.sequences:
-                raise ShardFormatError(f"{path}: {parquet.metadata.num_rows} rows, the manifest says {info.sequences}")
-            missing = sorted(set(COLUMNS) - set(parquet.schema_arrow.names))
-            if missing:
-                raise ShardFormatError(f"{path}: missing columns {missing}")
-            sizes = [parquet.metadata.row_group(g).num_rows for g in range(parquet.num_row_groups)]
+            parquet = open_shard(path, info, COLUMNS, verify_checksums)
             self._paths.append(path)
             self._files.append(parquet)
-            self._row_group_starts.append(np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(int).tolist())
+            self._row_group_starts.append(row_group_starts(parquet))
             starts.append(starts[-1] + info.sequences)
         self._shard_starts = starts  # global index of each shard's first row, then the total
 
@@ -111,14 +138,7 @@ class ShardReader:
 
         Each needed row group is read once however many of the indices fall in it.
         """
-        located: dict[tuple[int, int], list[tuple[int, int]]] = {}  # (shard, group) -> [(out row, row in group)]
-        for out_row, index in enumerate(indices):
-            if not 0 <= index < len(self):
-                raise IndexError(f"sequence {index} out of range for {len(self)} sequences")
-            shard = bisect.bisect_right(self._shard_starts, index) - 1
-            row = index - self._shard_starts[shard]
-            group = bisect.bisect_right(self._row_group_starts[shard], row) - 1
-            located.setdefault((shard, group), []).append((out_row, row - self._row_group_starts[shard][group]))
+        located = locate_rows(indices, self._shard_starts, self._row_group_starts)
         out = {name: np.empty((len(indices), self.seq_len), np.int32) for name in COLUMNS}
         for (shard, group), wanted in located.items():
             table = self._files[shard].read_row_group(group, columns=list(COLUMNS))

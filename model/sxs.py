@@ -8,7 +8,8 @@ tie. The win rate of A per capability is the mean of those averaged verdicts, wi
 bootstrap interval (seeded, so reruns agree).
 
 A judge is any callable `(prompt, first, second) -> probability that first is better`, in [0, 1]: a
-user's Python function, a `GemmaLM` asked which answer is better (`LMJudge`), or anything with a
+user's Python function, a `GemmaLM` asked which answer is better (`LMJudge`), a trained reward model
+(`GemmaRewardModel`: the Bradley–Terry probability from its two rewards), or anything with a
 `judge_batch(triples)` method for batched scoring.
 """
 
@@ -30,6 +31,7 @@ from gemmaflow.core.chat import generation_prompt
 from gemmaflow.model.api import GemmaLM
 from gemmaflow.model.eval_tasks import TaskFileError, records
 from gemmaflow.model.evaluate import choice_request, greedy_continuations, loglikelihoods
+from gemmaflow.model.reward import GemmaRewardModel
 
 Triple = tuple[str, str, str]  # (prompt, first response, second response)
 JudgeFn = Callable[[str, str, str], float]
@@ -98,12 +100,19 @@ class LMJudge:
 
 
 def load_judge(spec: str, batch_size: int = 16) -> JudgeFn | BatchJudge:
-    """`lm:FOLDER` (a model asked which is better), or `MODULE:FUNCTION` / `FILE.py:FUNCTION` (a callable)."""
+    """`reward:FOLDER` (a reward model: sigmoid of the reward difference), `lm:FOLDER` (a model asked which is
+    better), or `MODULE:FUNCTION` / `FILE.py:FUNCTION` (a callable)."""
     kind, _, target = spec.partition(":")
+    if kind == "reward" and target:
+        judge = GemmaRewardModel.from_pretrained(target, batch_size=batch_size)
+        if judge.tokenizer is None:
+            raise ValueError(f"judge {spec!r}: the reward model folder has no tokenizer.model")
+        return judge
     if kind == "lm" and target:
         return LMJudge(GemmaLM.from_pretrained(target), batch_size=batch_size)
     if not target:
-        raise ValueError(f"judge {spec!r}: expected lm:MODEL_FOLDER, MODULE:FUNCTION or FILE.py:FUNCTION")
+        raise ValueError(f"judge {spec!r}: expected reward:MODEL_FOLDER, lm:MODEL_FOLDER, MODULE:FUNCTION or "
+                         "FILE.py:FUNCTION")
     if kind.endswith(".py"):
         location = importlib.util.spec_from_file_location(Path(kind).stem, kind)
         if location is None or location.loader is None or not Path(kind).is_file():

@@ -45,15 +45,18 @@ from gemmaflow.model import lora as lora_lib
 from gemmaflow.model.checkpoint import CheckpointStore, TrainState, config_to_dict, save_model
 from gemmaflow.model.config import DType, GemmaConfig
 from gemmaflow.model.device_peak import Peak, job_peak
-from gemmaflow.model.gemma import Gemma, Params, init_params, train_flops_per_token
-from gemmaflow.model.loss import chunked_cross_entropy
+from gemmaflow.model.gemma import Params, init_params, train_flops_per_token
+from gemmaflow.model.objectives import REWARD_HEAD, Objective, init_reward_head, make_objective
 from gemmaflow.model.optim import learning_rate_schedule, make_optimizer
+from gemmaflow.model.pairs import PairDataset, PairReader
+from gemmaflow.model.rollout import RewardScorer, rollout
 from gemmaflow.model.shards import Manifest, ShardDataset, ShardFormatError, ShardReader, file_sha256
-from gemmaflow.model.train_config import TrainConfig
+from gemmaflow.model.train_config import LoraConfig, TrainConfig
 from gemmaflow.model.weights import TOKENIZER_FILE, fresh_params, load_weights, weights_folder_kind
 
 Array = jax.Array
-Batch = dict[str, Array]  # inputs, positions, segment_ids, targets, mask: [A, b, T] each
+Batch = dict[str, Array]  # inputs, positions, segment_ids, targets, mask: [A, b, T] each (pairs: [A, b, 2, T])
+Dataset = ShardDataset | PairDataset
 
 
 class TrainingDiverged(RuntimeError):
@@ -108,34 +111,25 @@ def tree_shardings(tree: Any, mesh: Mesh) -> Any:
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:
-    """[A, b, T] batches: micro-batch rows over every device."""
-    return NamedSharding(mesh, PartitionSpec(None, ("data", "fsdp"), None))
+    """[A, b, ...] batches: micro-batch rows over every device."""
+    return NamedSharding(mesh, PartitionSpec(None, ("data", "fsdp")))
 
 
 # --- The step ----------------------------------------------------------------------------------
 
 
-def _summed_loss(params: Params, batch: Batch, model_config: GemmaConfig, config: TrainConfig) -> tuple[Array, Any]:
-    """Token-summed loss of one micro-batch [b, T] (and its cross-entropy, z-loss and token sums)."""
-    hidden = Gemma(model_config).apply({"params": params}, batch["inputs"], batch["positions"],
-                                       batch["segment_ids"], method=Gemma.hidden_states)
-    loss = chunked_cross_entropy(hidden, params["embedder"]["embedding"], batch["targets"], batch["mask"],
-                                 chunk_size=config.loss_chunk_size, z_loss_weight=config.z_loss_weight)
-    tokens = loss.num_tokens
-    return loss.total * tokens, jnp.stack([loss.cross_entropy * tokens, loss.z_loss * tokens, tokens])
+def make_train_step(objective: Objective, lora: LoraConfig, optimizer: optax.GradientTransformation) -> Callable:
+    """step(trainable, frozen, reference, opt_state, batch) -> (trainable updated, opt_state, metrics).
 
-
-def make_train_step(model_config: GemmaConfig, config: TrainConfig,
-                    optimizer: optax.GradientTransformation) -> Callable:
-    """step(trainable, frozen, opt_state, batch) -> (trainable updated, opt_state, metrics).
-
-    `trainable` is the model's parameters, or with LoRA the adapters over the `frozen` base (else None).
+    `trainable` is the model's parameters, or with LoRA the adapters over the `frozen` base (else None);
+    `reference` is the frozen model DPO and REINFORCE regularise towards (else None).
     """
 
-    def step(trainable: Params, frozen: Params | None, opt_state: Any, batch: Batch) -> tuple[Params, Any, dict]:
+    def step(trainable: Params, frozen: Params | None, reference: Params | None, opt_state: Any,
+             batch: Batch) -> tuple[Params, Any, dict]:
         def micro(trainable: Params, micro_batch: Batch) -> tuple[Array, Array]:
-            full = trainable if frozen is None else lora_lib.merge(frozen, trainable, config.lora)
-            return _summed_loss(full, micro_batch, model_config, config)
+            full = trainable if frozen is None else lora_lib.merge(frozen, trainable, lora)
+            return objective.summed_loss(full, reference, micro_batch)
 
         grad_fn = jax.value_and_grad(micro, has_aux=True)
 
@@ -144,11 +138,12 @@ def make_train_step(model_config: GemmaConfig, config: TrainConfig,
             (total, parts), micro_grads = grad_fn(trainable, micro_batch)
             return (jax.tree.map(jnp.add, grads, micro_grads), sums + jnp.concatenate([total[None], parts])), None
 
-        zeros = (jax.tree.map(jnp.zeros_like, trainable), jnp.zeros(4, jnp.float32))
+        zeros = (jax.tree.map(jnp.zeros_like, trainable), jnp.zeros(len(objective.metric_names) + 1, jnp.float32))
         (grads, sums), _ = jax.lax.scan(accumulate, zeros, batch)
-        tokens = jnp.maximum(sums[3], 1.0)
-        grads = jax.tree.map(lambda g: g / tokens, grads)
-        loss = sums[0] / tokens
+        count = jnp.maximum(sums[-1], 1.0)  # tokens, pairs or sequences: what the loss averages over
+        grads = jax.tree.map(lambda g: g / count, grads)
+        metrics = objective.step_metrics(sums)
+        loss = metrics["loss"]
         grad_norm = optax.global_norm(grads)
         updates, new_opt_state = optimizer.update(grads, opt_state, trainable)
         new_trainable = optax.apply_updates(trainable, updates)
@@ -156,24 +151,22 @@ def make_train_step(model_config: GemmaConfig, config: TrainConfig,
         # On a non-finite step keep the old state, so the caller can save it as the last good one.
         new_trainable, new_opt_state = jax.tree.map(lambda new, old: jnp.where(finite, new, old),
                                                     (new_trainable, new_opt_state), (trainable, opt_state))
-        metrics = {"loss": loss, "cross_entropy": sums[1] / tokens, "z_loss": sums[2] / tokens,
-                   "loss_tokens": sums[3], "grad_norm": grad_norm, "finite": finite}
-        return new_trainable, new_opt_state, metrics
+        return new_trainable, new_opt_state, {**metrics, "grad_norm": grad_norm, "finite": finite}
 
     return step
 
 
-def make_eval_step(model_config: GemmaConfig, config: TrainConfig) -> Callable:
-    """eval(params, lora, batch) -> [cross-entropy sum, target tokens] over an [A, b, T] batch."""
+def make_eval_step(objective: Objective, lora_config: LoraConfig) -> Callable:
+    """eval(params, lora, reference, batch) -> the summed [loss, *metrics] of an [A, b, ...] batch."""
 
-    def evaluate(params: Params, lora: Params | None, batch: Batch) -> Array:
-        full = params if lora is None else lora_lib.merge(params, lora, config.lora)
+    def evaluate(params: Params, lora: Params | None, reference: Params | None, batch: Batch) -> Array:
+        full = params if lora is None else lora_lib.merge(params, lora, lora_config)
 
         def micro(sums: Array, micro_batch: Batch) -> tuple[Array, None]:
-            _, parts = _summed_loss(full, micro_batch, model_config, config)
-            return sums + parts[jnp.array([0, 2])], None
+            total, parts = objective.summed_loss(full, reference, micro_batch)
+            return sums + jnp.concatenate([total[None], parts]), None
 
-        return jax.lax.scan(micro, jnp.zeros(2, jnp.float32), batch)[0]
+        return jax.lax.scan(micro, jnp.zeros(len(objective.metric_names) + 1, jnp.float32), batch)[0]
 
     return evaluate
 
@@ -193,7 +186,8 @@ def train(shards: str | Path, config: TrainConfig, out_dir: str | Path, *, resum
     inputs = check_inputs(shards, config)
     _check_resume(config, out_dir, resume, inputs.manifest)
     job, loaded = _set_up(shards, config, out_dir, inputs, resume)
-    state = _initial_state(job, loaded, resume)
+    state, reference = _initial_state(job, loaded, resume)
+    job = dataclasses.replace(job, reference=reference)
     _write_run_files(job)
     output = _Output(out_dir, config.steps, state.step, config.log_every, stream or sys.stdout)
     try:
@@ -209,6 +203,9 @@ def _announce(job: _Job, state: TrainState, output: _Output) -> None:
         output.say(f"resumed from checkpoint {state.step}")
     if state.lora is not None:
         output.say(f"LoRA: {lora_lib.count(state.lora):,} trainable parameters on {', '.join(job.config.lora.targets)}")
+    if job.config.kind in ("reward", "dpo", "reinforce"):
+        output.say(f"objective: {job.config.kind} ({type(job.objective).__name__}); sequences of "
+                   f"{job.sequence_width} tokens")
     output.say(job.peak.describe())
 
 
@@ -222,9 +219,10 @@ def _loop(job: _Job, step_fn: Callable, state: TrainState, output: _Output) -> T
     loss = float("nan")
     while state.step < config.steps:
         started = time.perf_counter()
-        batch = _read_batch(job, job.train_data, state.step)
+        batch, host_metrics = _next_batch(job, state)
         lr = float(job.schedule(state.step))
         state, metrics = _train_step(job, step_fn, state, batch)
+        metrics.update(host_metrics)
         if not metrics["finite"]:
             _save(job, state, saved_step, output)  # the step kept the previous state: that is the last good one
             raise TrainingDiverged(state.step + 1, state.step)
@@ -262,14 +260,20 @@ def check_inputs(shards: str | Path, config: TrainConfig) -> RunInputs:
     and checks that the micro-batches split over the devices. It loads no weights and writes nothing.
     """
     manifest = Manifest.load(shards)
-    if manifest.kind == "preference":
+    if config.preference and manifest.kind != "preference":
+        raise ShardFormatError(f"{shards}: {manifest.kind} shards; kind {config.kind} trains on preference pairs "
+                               "(gemmaflow prefs)")
+    if not config.preference and manifest.kind == "preference":
         raise ShardFormatError(f"{shards}: preference shards (gemmaflow prefs) hold pairs, not packed rows; a "
-                               "language model trains on gemmaflow pack or sft shards")
-    if config.kind != "any" and manifest.kind != config.kind:
+                               "language model trains on gemmaflow pack or sft shards, and pairs train with "
+                               "--set kind=reward, kind=dpo or kind=reinforce")
+    if config.kind in ("pretrain", "sft") and manifest.kind != config.kind:
         raise ShardFormatError(f"{shards}: {manifest.kind} shards, the config expects {config.kind}")
     tokenizer = _check_tokenizer(config, manifest)
     if config.model.init_from:
         weights_folder_kind(config.model.init_from)
+    if config.kind == "reinforce":
+        weights_folder_kind(config.reinforce.reward_model)
     mesh = make_mesh(config.mesh.data, config.mesh.fsdp)
     rows_per_micro_batch = config.micro_batch_size
     if rows_per_micro_batch % mesh.size or rows_per_micro_batch % jax.process_count():
@@ -328,8 +332,10 @@ class _Job:
     out_dir: Path
     inputs: RunInputs
     model_config: GemmaConfig
-    train_data: ShardDataset
-    eval_data: ShardDataset | None
+    objective: Objective
+    train_data: Dataset
+    eval_data: Dataset | None
+    sequence_width: int  # tokens per sequence of a batch (pairs: per side; REINFORCE: prompt slots + answer)
     store: CheckpointStore
     optimizer: optax.GradientTransformation
     schedule: optax.Schedule  # the optimizer's learning rate, for the metrics
@@ -337,6 +343,8 @@ class _Job:
     flops_per_token: float
     peak: Peak  # for MFU
     run_record: dict[str, Any]
+    scorer: RewardScorer | None = None  # REINFORCE's reward model
+    reference: Params | None = None  # DPO's and REINFORCE's frozen model, set once the state exists
 
     @property
     def mesh(self) -> Mesh:
@@ -348,7 +356,8 @@ class _Job:
 
     @property
     def tokens_per_step(self) -> int:
-        return self.config.batch_size * self.inputs.manifest.seq_len
+        sides = 2 if self.config.kind in ("reward", "dpo") else 1
+        return self.config.batch_size * sides * self.sequence_width
 
     @property
     def checkpoint_meta(self) -> dict[str, Any]:
@@ -364,23 +373,55 @@ def _set_up(shards: str | Path, config: TrainConfig, out_dir: Path, inputs: RunI
     The shards are opened (and their checksums verified) before the checkpoint store creates anything
     under `out_dir`, so a run refused for its data leaves no trace."""
     model_config, loaded = _model_and_weights(config, inputs.manifest)
-    train_data = ShardDataset(ShardReader(shards, "train", vocab_size=model_config.vocab_size),
-                              config.batch_size, config.seed)
+    train_data = _dataset(shards, "train", config, model_config, shuffle=True)
     eval_data = None
-    if inputs.manifest.splits.get("validation"):
-        eval_data = ShardDataset(ShardReader(shards, "validation", vocab_size=model_config.vocab_size),
-                                 config.batch_size, config.seed, shuffle=False)
+    if inputs.manifest.splits.get("validation") and config.kind != "reinforce":
+        eval_data = _dataset(shards, "validation", config, model_config, shuffle=False)
+    scorer, width = None, inputs.manifest.seq_len
+    if isinstance(train_data, PairDataset):
+        width = train_data.reader.width
+    if config.kind == "reinforce":
+        scorer = _reward_scorer(config, model_config)
+        width = train_data.reader.prompt_width + config.reinforce.max_new_tokens
     store = _open_checkpoints(config, out_dir, resume)
     run_record = {"config": to_dict(config), "fingerprint": fingerprint(config),
                   "shards": str(Path(shards).absolute()), "data": data_identity(inputs.manifest),
                   "model_config": config_to_dict(model_config)}
-    job = _Job(config=config, out_dir=out_dir, inputs=inputs, model_config=model_config, train_data=train_data,
-               eval_data=eval_data, store=store, optimizer=make_optimizer(config.optimizer, config.steps),
+    objective = make_objective(config, model_config)
+    job = _Job(config=config, out_dir=out_dir, inputs=inputs, model_config=model_config, objective=objective,
+               train_data=train_data, eval_data=eval_data, sequence_width=width, store=store,
+               optimizer=make_optimizer(config.optimizer, config.steps),
                schedule=learning_rate_schedule(config.optimizer, config.steps),
-               evaluate=jax.jit(make_eval_step(model_config, config)),
-               flops_per_token=train_flops_per_token(model_config, inputs.manifest.seq_len),
-               peak=job_peak(list(inputs.mesh.devices.flat), config.peak_tflops), run_record=run_record)
+               evaluate=jax.jit(make_eval_step(objective, config.lora)),
+               flops_per_token=train_flops_per_token(model_config, width),
+               peak=job_peak(list(inputs.mesh.devices.flat), config.peak_tflops), run_record=run_record,
+               scorer=scorer)
     return job, loaded
+
+
+def _dataset(shards: str | Path, split: str, config: TrainConfig, model_config: GemmaConfig,
+             shuffle: bool) -> Dataset:
+    """The split as packed rows (language models) or pairs (reward model, DPO, REINFORCE's prompts)."""
+    if config.preference:
+        reader = PairReader(shards, split, vocab_size=model_config.vocab_size)
+        if config.kind == "reinforce":  # the batch is samples; its prompts are batch_size / k pairs
+            return PairDataset(reader, config.batch_size // config.reinforce.samples_per_prompt, config.seed, shuffle)
+        return PairDataset(reader, config.batch_size, config.seed, shuffle)
+    return ShardDataset(ShardReader(shards, split, vocab_size=model_config.vocab_size), config.batch_size,
+                        config.seed, shuffle)
+
+
+def _reward_scorer(config: TrainConfig, model_config: GemmaConfig) -> RewardScorer:
+    """REINFORCE's reward model, float32, checked to read the policy's tokens."""
+    reward_config, params, _ = load_weights(config.reinforce.reward_model)
+    if reward_config.vocab_size < model_config.vocab_size:
+        raise ShardFormatError(f"reward model {config.reinforce.reward_model} has {reward_config.vocab_size} "
+                               f"embedding rows, the policy {model_config.vocab_size}: not the same tokenizer")
+    reward_config = dataclasses.replace(reward_config, param_dtype=DType.FLOAT32, dtype=DType.FLOAT32)
+    try:
+        return RewardScorer.build(reward_config, jax.tree.map(lambda x: jnp.asarray(x, jnp.float32), params))
+    except ValueError as exc:
+        raise ShardFormatError(f"{config.reinforce.reward_model}: {exc}") from exc
 
 
 def _model_and_weights(config: TrainConfig, manifest: Manifest) -> tuple[GemmaConfig, Params | None]:
@@ -388,6 +429,9 @@ def _model_and_weights(config: TrainConfig, manifest: Manifest) -> tuple[GemmaCo
     if not config.model.init_from:
         return config.model.build(manifest.vocab_size, manifest.seq_len), None
     loaded_config, params, _ = load_weights(config.model.init_from)
+    if REWARD_HEAD in params and config.kind != "reward":
+        raise ShardFormatError(f"{config.model.init_from} is a reward model; kind {config.kind} starts from a "
+                               "language model")
     model_config = dataclasses.replace(loaded_config, param_dtype=DType.FLOAT32,
                                        dtype=DType(config.model.compute_dtype),
                                        max_seq_len=max(loaded_config.max_seq_len, manifest.seq_len))
@@ -414,32 +458,48 @@ def write_whole(path: Path, data: bytes) -> None:
 # --- State -------------------------------------------------------------------------------------
 
 
-def _initial_state(job: _Job, loaded: Params | None, resume: bool) -> TrainState:
+def _initial_state(job: _Job, loaded: Params | None, resume: bool) -> tuple[TrainState, Params | None]:
     """Fresh or loaded weights, LoRA adapters and AdamW state laid out over the mesh; with `resume`, the
-    newest whole checkpoint in their place (the fresh state is its template, so it lands where they would)."""
+    newest whole checkpoint in their place (the fresh state is its template, so it lands where they would).
+
+    Also the objective's frozen reference (None if it needs none): the starting weights, which with LoRA
+    are the frozen base itself and otherwise a copy (the trained tree is donated to each step). A reward
+    model's head is trainable: beside the weights, or beside the adapters with LoRA.
+    """
     config, mesh = job.config, job.mesh
     param_rng, lora_rng, rng = jax.random.split(jax.random.key(config.seed), 3)
-    abstract_params = jax.eval_shape(functools.partial(init_params, job.model_config), param_rng)
-    param_shardings = tree_shardings(abstract_params, mesh)
     if loaded is None:
-        params = fresh_params(job.model_config, param_rng, param_shardings)
+        abstract_params = jax.eval_shape(functools.partial(init_params, job.model_config), param_rng)
+        params = fresh_params(job.model_config, param_rng, tree_shardings(abstract_params, mesh))
     else:
-        params = jax.device_put(loaded, param_shardings)
+        params = jax.device_put(loaded, tree_shardings(loaded, mesh))
+    head = None
+    if config.kind == "reward":
+        params = dict(params)
+        head = params.pop(REWARD_HEAD, None) or init_reward_head(job.model_config, jax.random.fold_in(param_rng, 1))
     adapters = None
     if config.lora.enabled:
         adapters = lora_lib.init_lora(params, config.lora, lora_rng)
+        if head is not None:
+            adapters[REWARD_HEAD] = head
         adapters = jax.device_put(adapters, tree_shardings(adapters, mesh))
+    elif head is not None:
+        params[REWARD_HEAD] = head
+        params = jax.device_put(params, tree_shardings(params, mesh))
+    reference = None
+    if job.objective.needs_reference:
+        reference = params if adapters is not None else jax.tree.map(jnp.copy, params)
     trainable = params if adapters is None else adapters
     opt_shardings = tree_shardings(jax.eval_shape(job.optimizer.init, trainable), mesh)
     opt_state = jax.jit(job.optimizer.init, out_shardings=opt_shardings)(trainable)
     state = TrainState(step=0, params=params, opt_state=opt_state, rng=rng, lora=adapters)
     if not resume or not job.store.steps():
-        return state
+        return state, reference
     restored = job.store.restore_latest(state)
     if restored is None:  # every checkpoint was damaged (each now set aside as corrupt_<step>)
         raise ResumeError(f"every checkpoint in {job.store.directory} is damaged (set aside as corrupt_<step>); "
                           "nothing to resume: train into another --out to start from step 0")  # fmt: skip
-    return restored
+    return restored, reference
 
 
 def _save(job: _Job, state: TrainState, saved_step: int | None, output: _Output) -> int:
@@ -466,24 +526,42 @@ def _compile_train_step(job: _Job, state: TrainState) -> Callable:
     lora_run = job.config.lora.enabled
     trainable_shardings = tree_shardings(state.lora if lora_run else state.params, job.mesh)
     frozen_shardings = tree_shardings(state.params, job.mesh) if lora_run else None
+    reference_shardings = None if job.reference is None else tree_shardings(job.reference, job.mesh)
     opt_shardings = tree_shardings(state.opt_state, job.mesh)
-    return jax.jit(make_train_step(job.model_config, job.config, job.optimizer),
-                   in_shardings=(trainable_shardings, frozen_shardings, opt_shardings, job.batch_layout),
-                   out_shardings=(trainable_shardings, opt_shardings, None), donate_argnums=(0, 2))
+    return jax.jit(make_train_step(job.objective, job.config.lora, job.optimizer),
+                   in_shardings=(trainable_shardings, frozen_shardings, reference_shardings, opt_shardings,
+                                 job.batch_layout),
+                   out_shardings=(trainable_shardings, opt_shardings, None), donate_argnums=(0, 3))
 
 
 def _put_batch(arrays: dict[str, np.ndarray], micro_batches: int, sharding: NamedSharding) -> Batch:
-    """Host rows [A*b_local, T] -> global [A, b, T] arrays laid out over the mesh."""
+    """Host rows [A*b_local, ...] -> global [A, b, ...] arrays laid out over the mesh."""
     return {name: jax.make_array_from_process_local_data(
-        sharding, np.ascontiguousarray(value.reshape(micro_batches, -1, value.shape[-1])))
+        sharding, np.ascontiguousarray(value.reshape(micro_batches, -1, *value.shape[1:])))
         for name, value in arrays.items()}
 
 
-def _read_batch(job: _Job, data: ShardDataset, index: int) -> Batch:
-    """Batch `index` of `data`: this process's rows, laid out over the mesh as [A, b, T]."""
+def _read_batch(job: _Job, data: Dataset, index: int) -> Batch:
+    """Batch `index` of `data`: this process's rows, laid out over the mesh as [A, b, ...]."""
     micro_batches = job.config.grad_accum_steps
     arrays = data.batch_at(index, micro_batches, jax.process_index(), jax.process_count())
     return _put_batch(arrays, micro_batches, job.batch_layout)
+
+
+def _next_batch(job: _Job, state: TrainState) -> tuple[Batch, dict[str, float]]:
+    """The batch of the state's step and host-side metrics of making it: read from the shards, or for
+    REINFORCE sampled from the current policy and scored (its rng a pure function of seed and step)."""
+    if job.scorer is None:
+        return _read_batch(job, job.train_data, state.step), {}
+    assert isinstance(job.train_data, PairDataset)
+    micro_batches = job.config.grad_accum_steps
+    prompts = job.train_data.prompts_at(state.step, micro_batches, jax.process_index(), jax.process_count())
+    policy = state.params if state.lora is None else lora_lib.merge(state.params, state.lora, job.config.lora)
+    rng = jax.random.fold_in(jax.random.key(job.config.seed), state.step)
+    arrays = rollout(policy, job.model_config, job.scorer, prompts, job.config.reinforce,
+                     job.train_data.reader.prompt_width, rng)
+    truncated = float(arrays.pop("truncated").mean())
+    return _put_batch(arrays, micro_batches, job.batch_layout), {"truncated": truncated}
 
 
 def _train_step(job: _Job, step_fn: Callable, state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, float]]:
@@ -492,10 +570,10 @@ def _train_step(job: _Job, step_fn: Callable, state: TrainState, batch: Batch) -
     On a non-finite loss or gradient the returned state is the one passed in (`make_train_step`).
     """
     if job.config.lora.enabled:
-        trained, opt_state, metrics = step_fn(state.lora, state.params, state.opt_state, batch)
+        trained, opt_state, metrics = step_fn(state.lora, state.params, job.reference, state.opt_state, batch)
         state = dataclasses.replace(state, lora=trained, opt_state=opt_state)
     else:
-        trained, opt_state, metrics = step_fn(state.params, None, state.opt_state, batch)
+        trained, opt_state, metrics = step_fn(state.params, None, job.reference, state.opt_state, batch)
         state = dataclasses.replace(state, params=trained, opt_state=opt_state)
     return state, {k: float(v) for k, v in jax.device_get(metrics).items()}
 
@@ -503,11 +581,11 @@ def _train_step(job: _Job, step_fn: Callable, state: TrainState, batch: Batch) -
 def _step_record(job: _Job, step: int, metrics: dict[str, float], lr: float, seconds: float) -> dict[str, Any]:
     """The metrics.jsonl line of one step; MFU is None where the devices' peak is unknown."""
     tokens_per_s = job.tokens_per_step / seconds
-    return {"step": step, "loss": metrics["loss"], "cross_entropy": metrics["cross_entropy"],
-            "z_loss": metrics["z_loss"], "grad_norm": metrics["grad_norm"], "lr": lr,
-            "loss_tokens": int(metrics["loss_tokens"]), "tokens_per_s": tokens_per_s,
-            "mfu": job.peak.mfu(tokens_per_s * job.flops_per_token), "step_seconds": seconds,
-            "peak_tflops": job.peak.tflops, "peak_source": job.peak.source}
+    count = job.objective.metric_names[-1]
+    measured = {name: value for name, value in metrics.items() if name not in ("loss", "finite", count)}
+    return {"step": step, "loss": metrics["loss"], **measured, "lr": lr, count: int(metrics[count]),
+            "tokens_per_s": tokens_per_s, "mfu": job.peak.mfu(tokens_per_s * job.flops_per_token),
+            "step_seconds": seconds, "peak_tflops": job.peak.tflops, "peak_source": job.peak.source}
 
 
 def _evaluate(job: _Job, state: TrainState, output: _Output) -> float | None:
@@ -515,13 +593,16 @@ def _evaluate(job: _Job, state: TrainState, output: _Output) -> float | None:
     if job.eval_data is None:
         return None
     batches = min(job.config.eval_batches, math.ceil(len(job.eval_data.reader) / job.config.batch_size))
-    sums = np.zeros(2)
+    sums = np.zeros(len(job.objective.metric_names) + 1)
     for index in range(batches):
-        sums += np.asarray(job.evaluate(state.params, state.lora, _read_batch(job, job.eval_data, index)))
-    eval_loss = float(sums[0] / max(sums[1], 1.0))
-    output.record({"step": state.step, "eval_loss": eval_loss, "eval_tokens": int(sums[1])})
-    output.say(f"eval at step {state.step}: loss {eval_loss:.4f}")
-    return eval_loss
+        sums += np.asarray(job.evaluate(state.params, state.lora, job.reference,
+                                        _read_batch(job, job.eval_data, index)))
+    record = job.objective.eval_record(sums)
+    output.record({"step": state.step, **record})
+    shown = ", ".join(f"{name.removeprefix('eval_')} {value:.4f}" for name, value in record.items()
+                      if isinstance(value, float))
+    output.say(f"eval at step {state.step}: {shown}")
+    return record["eval_loss"]
 
 
 # --- Progress ---------------------------------------------------------------------------------

@@ -97,6 +97,47 @@ class LoraConfig:
 
 
 @dataclass(frozen=True)
+class DpoConfig:
+    """Direct preference optimisation (Rafailov et al., 2023): `beta` scales the implicit reward
+    `log pi(y|x) - log pi_ref(y|x)`; the reference is the starting model (with LoRA, the frozen base)."""
+
+    beta: float = 0.1
+    # Weight of the chosen answer's per-token negative log-likelihood added to each pair's loss (the RPO /
+    # "DPO + NLL" regulariser of Pang et al., 2024): DPO alone can lower both answers' likelihoods and drift
+    # to text neither pair holds; 0 is plain DPO.
+    sft_weight: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.beta <= 0 or self.sft_weight < 0:
+            raise ValueError("dpo.beta must be positive and dpo.sft_weight non-negative")
+
+
+@dataclass(frozen=True)
+class ReinforceConfig:
+    """REINFORCE with a leave-one-out baseline (RLOO; Ahmadian et al., 2024), the policy-gradient family Gemma's
+    RLHF used (Gemma Team, 2024): `samples_per_prompt` answers per prompt, each one's baseline the mean reward
+    of the others. The reward model's scores are normalised over the batch and clipped to
+    +-`reward_clip`; `kl_coef` times the sampled KL to the frozen reference is subtracted from each reward
+    (the penalty against reward hacking). Prompts come from preference shards (the shared prompt of each pair)."""
+
+    reward_model: str = ""  # a `gemmaflow train --set kind=reward` output or saved reward model
+    samples_per_prompt: int = 4
+    max_new_tokens: int = 64
+    temperature: float = 1.0  # 1.0 samples the policy itself, which the KL estimate assumes
+    kl_coef: float = 0.05
+    normalize_rewards: bool = True
+    reward_clip: float = 5.0  # 0 turns clipping off
+
+    def __post_init__(self) -> None:
+        if self.samples_per_prompt < 2:
+            raise ValueError("reinforce.samples_per_prompt must be at least 2 (the leave-one-out baseline needs two)")
+        if self.max_new_tokens < 1 or self.temperature <= 0:
+            raise ValueError("reinforce.max_new_tokens must be at least 1 and temperature positive")
+        if self.kl_coef < 0 or self.reward_clip < 0:
+            raise ValueError("reinforce.kl_coef and reward_clip must be non-negative")
+
+
+@dataclass(frozen=True)
 class MeshConfig:
     """Device mesh: `data` replicas x `fsdp` parameter shards; -1 takes the devices left over."""
 
@@ -110,7 +151,11 @@ class TrainConfig:
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     lora: LoraConfig = field(default_factory=LoraConfig)
     mesh: MeshConfig = field(default_factory=MeshConfig)
-    kind: Literal["any", "pretrain", "sft"] = "any"  # refuse shards of the other kind
+    # What to train: a language model on packed shards ("any" takes pretrain or sft shards, the other two
+    # refuse the other kind), or on preference shards a reward model, DPO or REINFORCE.
+    kind: Literal["any", "pretrain", "sft", "reward", "dpo", "reinforce"] = "any"
+    dpo: DpoConfig = field(default_factory=DpoConfig)
+    reinforce: ReinforceConfig = field(default_factory=ReinforceConfig)
     steps: int = 1000
     batch_size: int = 8  # sequences per optimizer step, all hosts together
     grad_accum_steps: int = 1  # the batch is split into this many micro-batches
@@ -137,6 +182,19 @@ class TrainConfig:
                              f"{self.grad_accum_steps}")
         if self.eval_every < 0 or self.z_loss_weight < 0 or (self.peak_tflops or 0.0) < 0:
             raise ValueError("eval_every, z_loss_weight and peak_tflops must be non-negative")
+        if self.kind == "reinforce":
+            if self.micro_batch_size % self.reinforce.samples_per_prompt:
+                raise ValueError(f"reinforce: a micro-batch of {self.micro_batch_size} sequences must hold whole "
+                                 f"groups of samples_per_prompt {self.reinforce.samples_per_prompt}")
+            if not self.reinforce.reward_model:
+                raise ValueError("kind reinforce needs reinforce.reward_model (a trained reward model folder)")
+            if not self.model.init_from:
+                raise ValueError("kind reinforce starts from a model: set model.init_from (the SFT model)")
+
+    @property
+    def preference(self) -> bool:
+        """Whether the run reads preference pairs rather than packed rows."""
+        return self.kind in ("reward", "dpo", "reinforce")
 
     @property
     def micro_batch_size(self) -> int:

@@ -32,6 +32,7 @@ def _load_model(path: str) -> GemmaLM:
 
 
 def run(args: argparse.Namespace, _extra: list[str]) -> int:
+    from gemmaflow.model.checkpoint import CheckpointError
     from gemmaflow.model.eval_tasks import TaskFileError
     from gemmaflow.model.sxs import answer, load_judge, load_prompts, side_by_side, write_samples
 
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace, _extra: list[str]) -> int:
             raise UserError(str(exc)) from exc
     try:
         judge = load_judge(args.judge, args.batch_size)
-    except ValueError as exc:
+    except (ValueError, CheckpointError) as exc:
         raise UserError(str(exc)) from exc
     answers = {}
     for side, path in (("a", args.model_a), ("b", args.model_b)):
@@ -83,6 +84,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=textwrap.dedent(
             """\
             judges (--judge):
+              reward:MODEL_FOLDER    a reward model (gemmaflow train --set kind=reward): sigmoid(r_A - r_B)
               lm:MODEL_FOLDER        a Gemma asked "which response is better?" (its probability of A vs B)
               FILE.py:FUNCTION       your function(prompt, first, second) -> probability that first is better
               MODULE:FUNCTION        the same, importable
@@ -97,7 +99,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--model-a", required=True, help="model folder of side A")
     parser.add_argument("--model-b", required=True, help="model folder of side B")
     parser.add_argument("--prompts", required=True, help="JSONL of {prompt, capability}")
-    parser.add_argument("--judge", required=True, help="lm:MODEL_FOLDER, FILE.py:FUNCTION or MODULE:FUNCTION")
+    parser.add_argument("--judge", required=True,
+                        help="reward:MODEL_FOLDER, lm:MODEL_FOLDER, FILE.py:FUNCTION or MODULE:FUNCTION")
     parser.add_argument("--prompt-field", default="prompt")
     parser.add_argument("--capability-field", default="capability")
     parser.add_argument("--output", help="folder for sxs.json and sxs_samples.jsonl (both answers, both verdicts)")

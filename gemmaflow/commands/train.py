@@ -61,9 +61,10 @@ def run(args: argparse.Namespace, _extra: list[str]) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "train",
-        help="train the JAX Gemma on packed shards (checkpoints, resume, eval, LoRA / SFT)",
-        description="Train the bundled JAX Gemma on a `gemmaflow pack` / `gemmaflow sft` shard folder. Writes "
-                    "OUT/checkpoints/<step>/, OUT/metrics.jsonl and the final model in OUT/final/.",
+        help="train the JAX Gemma: pretrain / SFT on packed shards; reward model, REINFORCE or DPO on pairs",
+        description="Train the bundled JAX Gemma on a `gemmaflow pack` / `gemmaflow sft` shard folder, or with "
+                    "kind reward, reinforce or dpo on a `gemmaflow prefs` folder. Writes OUT/checkpoints/<step>/, "
+                    "OUT/metrics.jsonl and the final model in OUT/final/.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=textwrap.dedent(
             """\
@@ -74,6 +75,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                   --set model.init_from=runs/train --set lora.enabled=true --set kind=sft
               XLA_FLAGS=--xla_force_host_platform_device_count=4 gemmaflow train --shards runs/shards \\
                   --config configs/train-tiny.yaml --set mesh.fsdp=2     # 2 data x 2 FSDP on CPU
+
+            on preference shards (gemmaflow prefs):
+              gemmaflow train --shards runs/prefs --config configs/train-tiny.yaml --out runs/reward \\
+                  --set kind=reward --set model.init_from=runs/lora        # Bradley-Terry reward model
+              gemmaflow train --shards runs/prefs --config configs/train-tiny.yaml --out runs/rl \\
+                  --set kind=reinforce --set model.init_from=runs/lora --set reinforce.reward_model=runs/reward
+              gemmaflow train --shards runs/prefs --config configs/train-tiny.yaml --out runs/dpo \\
+                  --set kind=dpo --set model.init_from=runs/lora
             """
         ),
     )

@@ -63,7 +63,8 @@ def test_judges_load_from_a_python_file_or_module(tmp_path):
     assert judge("p", "long answer", "short") == 1.0
     assert load_judge("math:sqrt")(4.0) == 2.0  # any importable callable
     for bad, message in ((f"{tmp_path / 'my_judge.py'}:missing", "no callable 'missing'"),
-                         ("no_such_module_xyz:f", "cannot import"), ("lm", "expected lm:MODEL_FOLDER")):
+                         ("no_such_module_xyz:f", "cannot import"),
+                         ("lm", "expected reward:MODEL_FOLDER, lm:MODEL_FOLDER")):
         with pytest.raises(ValueError, match=message):
             load_judge(bad)
 
