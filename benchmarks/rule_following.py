@@ -22,6 +22,7 @@ from gemmaflow.rule_following import load_rule_config, run_rule_following
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", help="output folder (default: a temporary one)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier run of this script in --out")
     parser.add_argument("--config", help="YAML RuleFollowingConfig; missing keys take the defaults")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
@@ -29,7 +30,7 @@ def main() -> int:
     config = load_rule_config(args.config, overrides)
     out = args.out or tempfile.mkdtemp(prefix="rule-following-")
     started = time.perf_counter()
-    result = run_rule_following(out, config, stream=sys.stderr)
+    result = run_rule_following(out, config, stream=sys.stderr, overwrite=args.overwrite)
     wall = time.perf_counter() - started
     print(f"task: {result['task']}; {result['data']['training_questions']} training and "
           f"{result['data']['heldout_questions']} held-out questions")

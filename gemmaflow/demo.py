@@ -35,8 +35,9 @@ INDEX = "INDEX.md"
 TIMINGS = "demo.json"
 EVAL = "eval"
 ABLATION = "ablation"
+RLHF = "rlhf"
 DEMO_OUTPUTS = frozenset({CURATED, TOKENIZER, SHARDS, SFT_SHARDS, PRETRAIN, SFT, SAMPLES, REPORT, INDEX, TIMINGS, EVAL,
-                          ABLATION})
+                          ABLATION, RLHF})
 
 
 class DemoInputError(FileNotFoundError):
@@ -68,6 +69,10 @@ class DemoConfig:
     # demo fills in (raw_input, the bundled held-out task); "" leaves the step out.
     ablation: str = "ablate-demo.yaml"
     ablation_steps: int | None = None  # None: the ablation config's
+    # RLHF on a rule whose right answer is known (gemmaflow/rule_following.py): preference pairs, a reward model,
+    # REINFORCE and DPO; a RuleFollowingConfig file ("" leaves the step out).
+    rlhf: str = "rule-following.yaml"
+    rlhf_steps: int | None = None  # None: the config's; else every training run of the step takes this many
     beam_args: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -104,7 +109,8 @@ class StageLines:
         print(f"      {summary}  ({self.seconds[name]:.1f} s)", file=self.stream, flush=True)
 
 
-STEPS = ["curate", "tokenizer", "pack", "pretrain", "sample", "eval", "sft", "sft-train", "chat", "ablate", "report"]
+STEPS = ["curate", "tokenizer", "pack", "pretrain", "sample", "eval", "sft", "sft-train", "chat", "rlhf", "ablate",
+         "report"]
 
 
 def run_demo(out: str | Path, config: DemoConfig, stream: TextIO | None = None, overwrite: bool = False) -> Path:
@@ -128,7 +134,8 @@ def run_demo(out: str | Path, config: DemoConfig, stream: TextIO | None = None, 
     # only what an earlier demo wrote is deleted (never the folder itself: `--output .` is a checkout)
     prepare_output(str(run_dir), overwrite, "demo", owned_names=DEMO_OUTPUTS)
     stream = stream or sys.stdout
-    lines = StageLines([s for s in STEPS if s != "ablate" or config.ablation], stream)
+    lines = StageLines([s for s in STEPS if (s != "ablate" or config.ablation) and (s != "rlhf" or config.rlhf)],
+                       stream)
     beam_args = list(config.beam_args)
     tokenizer_model = run_dir / TOKENIZER / "tokenizer.model"
     samples: dict[str, Any] = {}
@@ -224,6 +231,20 @@ def run_demo(out: str | Path, config: DemoConfig, stream: TextIO | None = None, 
         samples["chat"] = {config.chat_prompt: lm.decode(answer)}
         return f"chat answer written to {SAMPLES}"
 
+    def rlhf() -> str:
+        from gemmaflow.rule_following import load_rule_config, run_rule_following
+
+        changes: dict[str, Any] = {"beam_args": tuple(beam_args)}
+        if config.rlhf_steps is not None:
+            changes.update({name: config.rlhf_steps for name in ("sft_steps", "reward_steps", "reinforce_steps",
+                                                                 "dpo_steps")})
+        result = run_rule_following(run_dir / RLHF, load_rule_config(bundled_config(config.rlhf), changes))
+        share = {name: policy["rule_share"] for name, policy in result["policies"].items()}
+        kl = {name: policy["kl_to_sft"] for name, policy in result["policies"].items()}
+        return (f"reward model: {result['reward_model']['accuracy']:.2f} held-out pairwise accuracy; answers "
+                f"following the rule: SFT {share['sft']:.0%}, REINFORCE {share['reinforce']:.0%} (KL "
+                f"{kl['reinforce']:.2f}), DPO {share['dpo']:.0%} (KL {kl['dpo']:.2f})")
+
     def report() -> str:
         from gemmaflow.report.build import write_report
 
@@ -243,6 +264,9 @@ def run_demo(out: str | Path, config: DemoConfig, stream: TextIO | None = None, 
               "chat turns with loss masks", sft)
     lines.run("sft-train", "fine-tune the pretrained model on the SFT shards", sft_train)
     lines.run("chat", "ask the fine-tuned model a question", chat)
+    if config.rlhf:
+        lines.run("rlhf", "preference pairs whose preferred answer follows a checkable rule -> a reward model, "
+                  "REINFORCE and DPO; the rule-following share before and after", rlhf)
     if config.ablation:
         lines.run("ablate", "raw vs curated: the same model trained on each, two seeds, then evaluated", ablate)
     (run_dir / SAMPLES).write_text(_samples_markdown(samples), encoding="utf-8")
@@ -284,6 +308,8 @@ def _index(seconds: dict[str, float]) -> str:
         (f"{SFT}/", "fine-tuning checkpoints, metrics.jsonl and the final model (final/)"),
         (f"{EVAL}/results.json", "the pretrained model's scores on the bundled tasks (gemmaflow eval)"),
         (f"{ABLATION}/ablation.json", "raw vs curated: each trained over two seeds and evaluated (gemmaflow ablate)"),
+        (f"{RLHF}/rule_following.json", "RLHF check: reward-model accuracy, rule-following share and KL of the SFT, "
+                                        "REINFORCE and DPO policies; their runs beside it"),
         (TIMINGS, "seconds per demo step"),
     ]
     table = "\n".join(f"| `{path}` | {what} |" for path, what in rows)

@@ -41,6 +41,7 @@ NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "
 _LAST_WORD = re.compile(r"([A-Za-z]+|\d+)\W*$")
 
 RESULT_FILE = "rule_following.json"
+DATA_OUTPUTS = ("sft.jsonl", "prefs.jsonl", "heldout_prefs.jsonl", "heldout.jsonl", "corpus")
 OUTPUTS = ("data", "tokenizer", "sft_shards", "pref_shards", "sft", "reward", "reinforce", "dpo", RESULT_FILE)
 
 
@@ -121,19 +122,21 @@ def follows_rule(question: str, reply: str) -> bool:
 
 
 def pair_records(pool: Sequence[Question], count: int, rng: np.random.Generator) -> list[dict[str, str]]:
-    """`{prompt, chosen, rejected}` records (UltraFeedback-binarized's string shape): the same number, in the
-    requested form and in the other."""
-    return [{"prompt": q.text, "chosen": answer(q.number, q.form), "rejected": answer(q.number, other(q.form))}
-            for q in (pool[i] for i in rng.integers(len(pool), size=count))]
+    """`{id, prompt, chosen, rejected}` records (UltraFeedback-binarized's string shape): the same number, in the
+    requested form and in the other. Explicit ids keep the pipelines' splits and survivors the same wherever
+    the files lie (without one a record's id comes from its file path)."""
+    return [{"id": f"pair-{n:05d}", "prompt": q.text, "chosen": answer(q.number, q.form),
+             "rejected": answer(q.number, other(q.form))}
+            for n, q in enumerate(pool[i] for i in rng.integers(len(pool), size=count))]
 
 
 def sft_records(pool: Sequence[Question], count: int, rng: np.random.Generator) -> list[dict[str, str]]:
-    """dolly-shaped `{instruction, response}` records, half of them in the form not asked for."""
+    """dolly-shaped `{id, instruction, response}` records, half of them in the form not asked for."""
     records = []
-    for index in rng.integers(len(pool), size=count):
+    for n, index in enumerate(rng.integers(len(pool), size=count)):
         question = pool[index]
         form = question.form if rng.random() < 0.5 else other(question.form)
-        records.append({"instruction": question.text, "response": answer(question.number, form),
+        records.append({"id": f"sft-{n:05d}", "instruction": question.text, "response": answer(question.number, form),
                         "category": "numbers"})
     return records
 
@@ -145,7 +148,8 @@ def write_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> str:
 
 
 def write_data(folder: Path, config: RuleFollowingConfig) -> dict[str, Any]:
-    """The task's files: sft.jsonl, prefs.jsonl (training questions), heldout_prefs.jsonl and heldout.jsonl."""
+    """The task's files: sft.jsonl, prefs.jsonl (training questions), heldout_prefs.jsonl, heldout.jsonl, and
+    corpus/ (their text as the curated Parquet `gemmaflow tokenizer train` reads)."""
     train_pool, heldout = questions(config)
     rng = np.random.default_rng(config.seed)
     heldout_pairs = [{"prompt": q.text, "chosen": answer(q.number, q.form),
@@ -154,7 +158,19 @@ def write_data(folder: Path, config: RuleFollowingConfig) -> dict[str, Any]:
              "prefs": write_jsonl(folder / "prefs.jsonl", pair_records(train_pool, config.pairs, rng)),
              "heldout_prefs": write_jsonl(folder / "heldout_prefs.jsonl", heldout_pairs),
              "heldout": write_jsonl(folder / "heldout.jsonl", [{"prompt": q.text} for q in heldout])}
+    _write_corpus(folder / "corpus", [files["sft"], files["prefs"]])
     return {"files": files, "training_questions": len(train_pool), "heldout_questions": [q.text for q in heldout]}
+
+
+def _write_corpus(folder: Path, sources: Sequence[str]) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    texts = [" ".join(str(v) for key, v in json.loads(line).items() if key != "id")
+             for source in sources for line in Path(source).read_text(encoding="utf-8").splitlines()]
+    folder.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table({"id": [str(i) for i in range(len(texts))], "domain": ["web"] * len(texts),
+                             "lang": ["en"] * len(texts), "text": texts}), folder / "part-0.parquet")
 
 
 # --- Measuring ---------------------------------------------------------------------------------
@@ -227,10 +243,15 @@ def _stage_counts(stats_path: Path) -> dict[str, Any]:
 
 
 def run_rule_following(out: str | Path, config: RuleFollowingConfig, *, tokenizer: str | Path | None = None,
-                       stream: TextIO | None = None) -> dict[str, Any]:
-    """Run every step into `out` (a fresh or gemmaflow-owned folder) and return (and write) the figures."""
+                       stream: TextIO | None = None, overwrite: bool = False) -> dict[str, Any]:
+    """Run every step into `out` and return (and write) the figures.
+
+    `out` is a run folder like any job's: empty, or with `overwrite` one of our earlier runs (only what that
+    run wrote is deleted); the generated data is marked finished before the jobs read it, the run last.
+    """
     import io
 
+    from gemmaflow.core.configio import to_dict
     from gemmaflow.demo import bundled_config
     from gemmaflow.model.api import GemmaLM
     from gemmaflow.model.train import train
@@ -238,9 +259,10 @@ def run_rule_following(out: str | Path, config: RuleFollowingConfig, *, tokenize
     from gemmaflow.pipeline.jobs.prefs import run_prefs
     from gemmaflow.pipeline.jobs.sft import run_sft
     from gemmaflow.pipeline.pack_config import load_prefs_config, load_sft_config
+    from gemmaflow.pipeline.run_output import prepare_output, write_completion_marker
 
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    prepare_output(str(out), overwrite, "rule-following", owned_names=frozenset(OUTPUTS))
     log = stream or io.StringIO()
     seconds: dict[str, float] = {}
 
@@ -251,10 +273,16 @@ def run_rule_following(out: str | Path, config: RuleFollowingConfig, *, tokenize
         print(f"rule-following: {name} done in {seconds[name]:.1f} s", file=log, flush=True)
         return result
 
-    data = timed("data", lambda: write_data(out / "data", config))
+    def generate() -> dict[str, Any]:
+        prepare_output(str(out / "data"), False, "rule-following data", owned_names=frozenset(DATA_OUTPUTS))
+        written = write_data(out / "data", config)
+        write_completion_marker(str(out / "data"), {"job": "rule-following data", "config": to_dict(config)})
+        return written
+
+    data = timed("data", generate)
     files = data["files"]
     if tokenizer is None:
-        tokenizer = timed("tokenizer", lambda: _train_tokenizer(out, files, bundled_config(config.tokenizer)))
+        tokenizer = timed("tokenizer", lambda: _train_tokenizer(out, bundled_config(config.tokenizer)))
     tokenizer = str(tokenizer)
     beam_args = list(config.beam_args)
     timed("sft_data", lambda: run_sft([files["sft"]], tokenizer, str(out / "sft_shards"),
@@ -296,27 +324,16 @@ def run_rule_following(out: str | Path, config: RuleFollowingConfig, *, tokenize
     }
     document["seconds"]["total"] = round(sum(seconds.values()), 2)
     (out / RESULT_FILE).write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    write_completion_marker(str(out), {"job": "rule-following", "config": to_dict(config)})
     return document
 
 
-def _train_tokenizer(out: Path, files: dict[str, str], config_path: str) -> Path:
-    """A SentencePiece model with Gemma's conventions, trained by `gemmaflow tokenizer train` on the task's text
-    (written as the curated Parquet that command reads)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
+def _train_tokenizer(out: Path, config_path: str) -> Path:
+    """A SentencePiece model with Gemma's conventions, trained by `gemmaflow tokenizer train` on the task's text."""
     from gemmaflow.tokenizer_train.config import load_tokenizer_config
     from gemmaflow.tokenizer_train.job import train_tokenizer
 
-    texts = []
-    for name in ("sft", "prefs"):
-        for line in Path(files[name]).read_text(encoding="utf-8").splitlines():
-            texts.append(" ".join(str(v) for v in json.loads(line).values()))
-    corpus = out / "data" / "corpus"
-    corpus.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.table({"id": [str(i) for i in range(len(texts))], "domain": ["web"] * len(texts),
-                             "lang": ["en"] * len(texts), "text": texts}), corpus / "part-0.parquet")
-    train_tokenizer(str(corpus), str(out / "tokenizer"), load_tokenizer_config(config_path), overwrite=True)
+    train_tokenizer(str(out / "data" / "corpus"), str(out / "tokenizer"), load_tokenizer_config(config_path))
     return out / "tokenizer" / "tokenizer.model"
 
 

@@ -16,7 +16,7 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
     overrides = {"beam_args": tuple(beam_args)}
     if args.tiny:
         overrides.update(pretrain_steps=args.tiny, sft_steps=max(1, args.tiny // 2), ablation_steps=args.tiny,
-                         max_length=24)
+                         rlhf_steps=args.tiny, max_length=24)
     config = dataclasses.replace(config, **overrides)
     try:
         run_demo(args.output, config, overwrite=args.overwrite)
@@ -28,7 +28,8 @@ def run(args: argparse.Namespace, beam_args: list[str]) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "demo",
-        help="the whole system on the bundled sample: curate, tokenizer, pack, pretrain, eval, SFT, ablation, report",
+        help="the whole system on the bundled sample: curate, tokenizer, pack, pretrain, eval, SFT, RLHF, ablation, "
+             "report",
         description="Run every gemmaflow job on the bundled sample corpus into one folder, with a report.html. "
                     "Unrecognised options are Beam pipeline options for the curate, pack and sft steps.",
         formatter_class=argparse.RawDescriptionHelpFormatter,

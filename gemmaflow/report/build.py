@@ -24,16 +24,19 @@ from gemmaflow.report.readers import (
     EVAL_RESULTS,
     PRETRAIN_MANIFEST,
     PRETRAIN_METRICS,
+    RLHF,
     SFT_MANIFEST,
     SFT_METRICS,
     SXS_RESULTS,
     TOKENIZER_CARD,
     CurateStats,
     ReportInputError,
+    RlhfRun,
     TokenizerCard,
     TrainingMetrics,
     find_ablation,
     find_eval_results,
+    find_rlhf,
     find_stats,
     find_sxs_results,
     read_ablation,
@@ -41,6 +44,7 @@ from gemmaflow.report.readers import (
     read_eval_results,
     read_manifest,
     read_metrics,
+    read_rlhf,
     read_stats,
     read_sxs_results,
     read_timings,
@@ -78,6 +82,7 @@ class RunInputs:
     evaluation: dict[str, dict] | None  # `gemmaflow eval` results.json
     side_by_side: dict | None  # `gemmaflow sxs` sxs.json
     ablation: dict | None  # `gemmaflow ablate` ablation.json
+    rlhf: RlhfRun | None  # the rule-following RLHF check (reward model, REINFORCE, DPO)
 
 
 def _optional(path: Path, reader: Callable[[Path], T]) -> T | None:
@@ -101,12 +106,14 @@ def load_run(run_dir: Path) -> RunInputs:
         evaluation=read_eval_results(found) if (found := find_eval_results(run_dir)) else None,
         side_by_side=read_sxs_results(found) if (found := find_sxs_results(run_dir)) else None,
         ablation=read_ablation(found) if (found := find_ablation(run_dir)) else None,
+        rlhf=read_rlhf(found) if (found := find_rlhf(run_dir)) else None,
     )
     if all(getattr(inputs, f.name) is None for f in dataclasses.fields(inputs) if f.name != "run_dir"):
         raise ReportInputError(
             f"{run_dir}: no run files found (looked for stats.json, curated/stats.json, {TOKENIZER_CARD}, "
             f"{PRETRAIN_MANIFEST}, {SFT_MANIFEST}, {PRETRAIN_METRICS}, {SFT_METRICS}, {DEMO_TIMINGS}, "
-            f"{' or '.join(EVAL_RESULTS)}, {' or '.join(SXS_RESULTS)}, {' or '.join(ABLATION)})"
+            f"{' or '.join(EVAL_RESULTS)}, {' or '.join(SXS_RESULTS)}, {' or '.join(ABLATION)}, "
+            f"{' or '.join(RLHF)})"
         )
     return inputs
 
@@ -661,6 +668,41 @@ def ablation(inputs: RunInputs) -> str:
 
 # ---------------------------------------------------------------------------------------------- page
 
+def rlhf(inputs: RunInputs) -> str:
+    run = inputs.rlhf
+    if run is None:
+        return _absent(f"no {' or '.join(RLHF)}")
+    document, curves, parts = run.document, run.curves, []
+    reward = document["reward_model"]
+    if "reward" in curves:
+        series = {"training batch": curves["reward"]["accuracy"], "validation": curves["reward"]["eval_accuracy"]}
+        svg = charts.line_chart(series, title="Reward model: pairwise accuracy", x_label="step",
+                                y_label="share of pairs ordered right", dashed=("validation",), width=WIDE)
+        parts.append(_figure(svg, f"Bradley–Terry reward model; held-out pairs (questions it never saw): accuracy "
+                                  f"{reward['accuracy']:.3f} over {reward['pairs']} pairs."))
+    if "reinforce" in curves:
+        for key, label in (("reward", "mean reward-model score of the sampled answers"),
+                           ("kl", "KL to the SFT reference (nats per answer)")):
+            svg = charts.line_chart({key: curves["reinforce"][key]}, title=f"REINFORCE: {label}", x_label="step",
+                                    y_label=key, width=WIDE)
+            parts.append(_figure(svg, "Per step, over that step's sampled answers."))
+    if "dpo" in curves:
+        svg = charts.line_chart({"implicit reward margin": curves["dpo"]["reward_margin"]},
+                                title="DPO: implicit reward margin of chosen over rejected", x_label="step",
+                                y_label="beta x log-ratio margin", width=WIDE)
+        parts.append(_figure(svg, "Per training batch of pairs."))
+    policies = document["policies"]
+    svg = charts.bar_chart(list(policies), {"rule share": [p["rule_share"] for p in policies.values()]},
+                           title="Share of sampled answers that follow the rule", x_label="share", y_label="policy",
+                           horizontal=True, width=WIDE)
+    rows = [[name, f"{p['samples']:,}", f"{p['rule_share']:.3f}", f"{p['kl_to_sft']:.3f}"]
+            for name, p in policies.items()]
+    parts.append(_figure(svg, f"Task: {escape(str(document.get('task', '?')))}; answers sampled at temperature 1 "
+                              "on held-out questions.")
+                 + _table(["policy", "samples", "rule share", "KL to SFT (nats per answer)"], rows))
+    return "".join(parts)
+
+
 SECTIONS: tuple[tuple[str, str, str, Callable[[RunInputs], str]], ...] = (
     ("funnel", "Document funnel", "stats.json: stages[].docs_in, kept, dropped, dead_lettered", funnel),
     ("crawl", "Web crawl records", "stats.json: read extra crawl.*, url_dedupe", crawl),
@@ -677,6 +719,8 @@ SECTIONS: tuple[tuple[str, str, str, Callable[[RunInputs], str]], ...] = (
     ("evaluation", "Benchmark evaluation", f"{' or '.join(EVAL_RESULTS)}", evaluation),
     ("side_by_side", "Side by side", f"{' or '.join(SXS_RESULTS)}", side_by_side),
     ("ablation", "Data ablation", " or ".join(ABLATION), ablation),
+    ("rlhf", "RLHF: reward model, REINFORCE and DPO", f"{' or '.join(RLHF)}; reward/, reinforce/, dpo/metrics.jsonl",
+     rlhf),
     ("throughput", "Throughput per stage", "stats.json: stages[].docs_in, seconds", throughput),
 )
 

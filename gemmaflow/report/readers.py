@@ -7,7 +7,8 @@ file, so a report never silently shows half a broken run.
 
 Contracts read here: stats.json (pipeline/stats.py, docs/record-schema.md), the curated Parquet
 `signals`/`scores` columns (docs/record-schema.md), the tokenizer's validation report
-(tokenizer_train), the shard manifest (docs/shard-format.md) and the trainer's metrics.jsonl.
+(tokenizer_train), the shard manifest (docs/shard-format.md), the trainer's metrics.jsonl and the
+rule-following RLHF check's rule_following.json (gemmaflow/rule_following.py).
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ DEMO_TIMINGS = "demo.json"  # gemmaflow/demo.py: {"seconds": {step: wall seconds
 EVAL_RESULTS = ("eval/results.json", "results.json")  # `gemmaflow eval --output`: {task: metrics}
 SXS_RESULTS = ("sxs/sxs.json", "sxs.json")  # `gemmaflow sxs --output`: win rates per capability
 ABLATION = ("ablation/ablation.json", "ablation.json")  # `gemmaflow ablate --output`: figures per variant
+RLHF = ("rlhf/rule_following.json", "rule_following.json")  # gemmaflow/rule_following.py: the RLHF check
 
 _STAGE_INT_FIELDS = ("docs_in", "bytes_in", "kept", "bytes_kept")
 _STAGE_MAP_FIELDS = ("dropped", "dead_lettered")
@@ -288,6 +290,48 @@ def read_ablation(path: Path) -> dict[str, Any]:
     return document
 
 
+def find_rlhf(run_dir: Path) -> Path | None:
+    return next((run_dir / rel for rel in RLHF if (run_dir / rel).is_file()), None)
+
+
+_RLHF_CURVES = {"reward": ("accuracy", "eval_accuracy"), "reinforce": ("reward", "kl", "entropy"),
+                "dpo": ("accuracy", "reward_margin")}
+
+
+@dataclass(frozen=True)
+class RlhfRun:
+    """rule_following.json (gemmaflow/rule_following.py) and, from the metrics.jsonl of the runs beside it,
+    the per-step curves the report plots: {run: {metric: [(step, value)]}} (a run absent: no curves)."""
+
+    path: Path
+    document: dict[str, Any]
+    curves: dict[str, dict[str, list[tuple[float, float]]]]
+
+
+def read_rlhf(path: Path) -> RlhfRun:
+    document = _load_json(path)
+    policies = document.get("policies") if isinstance(document, dict) else None
+    _require(isinstance(policies, dict) and bool(policies) and isinstance(document.get("reward_model"), dict), path,
+             "expected an object with 'policies' and 'reward_model'")
+    for name, policy in policies.items():
+        _require(isinstance(policy, dict) and all(_is_number(policy.get(k)) for k in ("rule_share", "kl_to_sft",
+                                                                                          "samples")), path,
+                 f"policy {name!r} needs numeric 'rule_share', 'kl_to_sft' and 'samples'")
+    curves = {run: metric_series(path.parent / run / "metrics.jsonl", keys) for run, keys in _RLHF_CURVES.items()
+              if (path.parent / run / "metrics.jsonl").is_file()}
+    return RlhfRun(path, document, curves)
+
+
+def metric_series(path: Path, keys: Iterable[str]) -> dict[str, list[tuple[float, float]]]:
+    """(step, value) of each key over a metrics.jsonl's records that hold it."""
+    series: dict[str, list[tuple[float, float]]] = {key: [] for key in keys}
+    for record in _metric_records(path):
+        for key, points in series.items():
+            if _is_number(record.get(key)):
+                points.append((float(record["step"]), float(record[key])))
+    return series
+
+
 # ------------------------------------------------------------------------------------------- manifest
 
 
@@ -315,12 +359,8 @@ class TrainingMetrics:
     step_seconds: float  # the steps' own time summed (evaluation and checkpoints excluded)
 
 
-def read_metrics(path: Path) -> TrainingMetrics:
-    train: list[tuple[float, float]] = []
-    evals: list[tuple[float, float]] = []
-    speed: list[float] = []
-    mfu: list[float] = []
-    seconds = 0.0
+def _metric_records(path: Path) -> Iterable[dict[str, Any]]:
+    """metrics.jsonl's records, each checked to be an object with a numeric `step`."""
     with path.open(encoding="utf-8") as handle:
         for lineno, line in enumerate(handle, start=1):
             if not line.strip():
@@ -331,14 +371,24 @@ def read_metrics(path: Path) -> TrainingMetrics:
                 raise ReportInputError(f"{path}:{lineno}: not valid JSON ({exc})") from exc
             _require(isinstance(record, dict) and _is_number(record.get("step")), path,
                      f"line {lineno}: expected an object with a numeric 'step'")
-            step = float(record["step"])
-            if _is_number(record.get("eval_loss")):
-                evals.append((step, float(record["eval_loss"])))
-            if _is_number(record.get("loss")):
-                train.append((step, float(record["loss"])))
-            for key, values in (("tokens_per_s", speed), ("mfu", mfu)):
-                if _is_number(record.get(key)):
-                    values.append(float(record[key]))
-            seconds += float(record["step_seconds"]) if _is_number(record.get("step_seconds")) else 0.0
+            yield record
+
+
+def read_metrics(path: Path) -> TrainingMetrics:
+    train: list[tuple[float, float]] = []
+    evals: list[tuple[float, float]] = []
+    speed: list[float] = []
+    mfu: list[float] = []
+    seconds = 0.0
+    for record in _metric_records(path):
+        step = float(record["step"])
+        if _is_number(record.get("eval_loss")):
+            evals.append((step, float(record["eval_loss"])))
+        if _is_number(record.get("loss")):
+            train.append((step, float(record["loss"])))
+        for key, values in (("tokens_per_s", speed), ("mfu", mfu)):
+            if _is_number(record.get(key)):
+                values.append(float(record[key]))
+        seconds += float(record["step_seconds"]) if _is_number(record.get("step_seconds")) else 0.0
     _require(bool(train or evals), path, "no 'loss' or 'eval_loss' record")
     return TrainingMetrics(path, train, evals, speed, mfu, seconds)

@@ -16,8 +16,8 @@ def test_demo_runs_every_step_into_one_folder(tmp_path: Path, capsys: pytest.Cap
     run_dir = tmp_path / "demo"
     assert main(["demo", "--output", str(run_dir), "--tiny", "4"]) == 0
     printed = capsys.readouterr().out
-    steps = ["curate", "tokenizer", "pack", "pretrain", "sample", "eval", "sft", "sft-train", "chat", "ablate",
-             "report"]
+    steps = ["curate", "tokenizer", "pack", "pretrain", "sample", "eval", "sft", "sft-train", "chat", "rlhf",
+             "ablate", "report"]
     for index, step in enumerate(steps, start=1):
         assert f"[{index}/{len(steps)}] {step}:" in printed
 
@@ -48,13 +48,18 @@ def test_demo_runs_every_step_into_one_folder(tmp_path: Path, capsys: pytest.Cap
     assert set(ablation["variants"]) == {"raw", "curated"} and ablation["seeds"] == [0, 1]
     assert ablation["budget_tokens"] == 4 * 4 * 256  # --tiny 4: four steps of four 256-token rows
 
+    rlhf = json.loads((run_dir / "rlhf" / "rule_following.json").read_text())
+    assert set(rlhf["policies"]) == {"sft", "reinforce", "dpo"} and rlhf["training"]["reinforce"]["steps"] == 4
+    assert "reward model:" in printed and "REINFORCE" in printed
+
     samples = (run_dir / "samples.md").read_text()
     assert "What is a Python dictionary?" in samples and "def main(" in samples
     html = (run_dir / "report.html").read_text()
     assert html.count("<svg") >= 10
     assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", html), "the report must not reach the network"
     index = (run_dir / "INDEX.md").read_text()
-    assert "report.html" in index and "tokenizer/tokenizer.model" in index
+    assert "report.html" in index and "tokenizer/tokenizer.model" in index and "rlhf/rule_following.json" in index
+    assert 'id="rlhf"' in html and "Share of sampled answers that follow the rule" in html
 
 
 def test_demo_refuses_to_mix_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,6 +1,7 @@
 """The rule-following RLHF check: its data and rule, then the whole run (SFT, reward model, REINFORCE, DPO)."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -31,15 +32,15 @@ def test_the_data_holds_out_questions_and_prefers_the_requested_form(tmp_path):
     train, heldout = questions(config)
     assert not {q.text for q in train} & {q.text for q in heldout} and len(heldout) == round(336 * 0.2)
     data = write_data(tmp_path / "a", config)
-    pairs = [json.loads(line) for line in open(data["files"]["prefs"])]
+    pairs = [json.loads(line) for line in Path(data["files"]["prefs"]).read_text().splitlines()]
     assert all(follows_rule(p["prompt"], p["chosen"]) and not follows_rule(p["prompt"], p["rejected"]) for p in pairs)
     assert {p["prompt"] for p in pairs} <= {q.text for q in train}
-    sft = [json.loads(line) for line in open(data["files"]["sft"])]
+    sft = [json.loads(line) for line in Path(data["files"]["sft"]).read_text().splitlines()]
     share = sum(follows_rule(r["instruction"], r["response"]) for r in sft) / len(sft)
     assert 0.4 < share < 0.6  # the SFT data teaches each form half the time
     again = write_data(tmp_path / "b", config)
     for name in ("sft", "prefs", "heldout_prefs"):
-        assert open(data["files"][name]).read() == open(again["files"][name]).read()
+        assert Path(data["files"][name]).read_bytes() == Path(again["files"][name]).read_bytes()
     with pytest.raises(ValueError, match="heldout_fraction"):
         load_rule_config(None, {"heldout_fraction": 1.0})
 
@@ -61,3 +62,14 @@ def test_reward_model_reinforce_and_dpo_learn_the_rule(tmp_path):
         assert 0 < policy["kl_to_sft"] < 6
     curves = result["training"]["reinforce"]
     assert curves["last_reward"] > curves["first_reward"] and curves["steps"] == 200
+
+
+def test_a_folder_holding_files_it_did_not_write_is_refused_untouched(tmp_path):
+    from gemmaflow.pipeline.run_output import OutputExistsError
+
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(OutputExistsError, match="already holds files"):
+        run_rule_following(tmp_path, RuleFollowingConfig())
+    with pytest.raises(OutputExistsError, match="did not write"):
+        run_rule_following(tmp_path, RuleFollowingConfig(), overwrite=True)
+    assert [p.name for p in tmp_path.iterdir()] == ["notes.txt"]
