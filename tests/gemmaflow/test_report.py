@@ -155,7 +155,25 @@ def full_run(tmp_path: Path) -> Path:
     (run / "ablation" / "ablation.json").write_text(json.dumps({
         "budget_tokens": 10240, "seeds": [0, 1], "wall_seconds": 60,
         "variants": {"raw": variant, "curated": {**variant, "epochs": 0.75}}}))
+    write_rlhf(run / "rlhf")
     return run
+
+
+def write_rlhf(folder: Path) -> None:
+    """rule_following.json and the metrics of its reward, REINFORCE and DPO runs (gemmaflow/rule_following.py)."""
+    policies = {name: {"samples": 268, "rule_share": share, "kl_to_sft": kl}
+                for name, share, kl in (("sft", 0.46, 0.0), ("reinforce", 0.79, 1.14), ("dpo", 0.89, 1.16))}
+    folder.mkdir(parents=True)
+    (folder / "rule_following.json").write_text(json.dumps({
+        "task": "digits or words", "policies": policies, "reward_model": {"accuracy": 0.985, "pairs": 67}}))
+    curves = {"reward": [{"step": s, "loss": 0.5, "accuracy": 0.5 + s / 40} for s in range(1, 11)]
+              + [{"step": 10, "eval_loss": 0.1, "eval_accuracy": 0.97}],
+              "reinforce": [{"step": s, "loss": -1.0, "reward": s / 2, "kl": s / 10, "entropy": 0.3}
+                            for s in range(1, 11)],
+              "dpo": [{"step": s, "loss": 0.6, "accuracy": 0.8, "reward_margin": s / 5} for s in range(1, 11)]}
+    for run, records in curves.items():
+        (folder / run).mkdir()
+        (folder / run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
 
 
 def write_eval_results(path: Path) -> None:
@@ -194,6 +212,8 @@ def test_full_run_draws_every_section(full_run):
     assert "heldout / web" in found["evaluation"] and "2.750" in found["evaluation"]
     assert "2.2500 ± 0.1250" in found["ablation"] and "10,240 tokens per seed" in found["ablation"]
     assert "0.500 to 0.940" in found["side_by_side"] and "A = runs/new, B = runs/old" in found["side_by_side"]
+    assert "accuracy 0.985 over 67 pairs" in found["rlhf"] and "REINFORCE: KL to the SFT reference" in found["rlhf"]
+    assert ">reinforce</td>" in found["rlhf"] and ">0.790<" in found["rlhf"]
 
 
 def test_a_bare_eval_output_folder_and_a_malformed_results_file(tmp_path):
