@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +24,20 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gemmaflow.core.chat import END_OF_TURN, END_OF_TURN_ID, EOS_ID
+from gemmaflow.core.chat import END_OF_TURN, END_OF_TURN_ID, EOS_ID, PAD_ID
 from gemmaflow.model import checkpoint, convert
 from gemmaflow.model.checkpoint import CheckpointError
-from gemmaflow.model.config import DType, GemmaConfig, preset
+from gemmaflow.model.config import PRESETS, RELEASED_PRESETS, DType, GemmaConfig, preset
 from gemmaflow.model.gemma import LayerIntercept, Params
 from gemmaflow.model.layers import Array
 from gemmaflow.model.objectives import REWARD_HEAD
 from gemmaflow.model.sampling import BeamSampler, Sampler, SamplerKind, generate
 from gemmaflow.model.scoring import ScoringMode, score
 from gemmaflow.model.weights import TOKENIZER_FILE, fresh_params, load_weights
+
+# The fields that make two configs the same network (max_seq_len, dtypes and query_block do not).
+_ARCHITECTURE = ("vocab_size", "d_model", "num_layers", "num_heads", "num_kv_heads", "head_dim", "ffw_dim", "norm_eps",
+                 "rope_base")
 
 
 def _cast(config: GemmaConfig, params: Params, dtype: DType | str | None) -> tuple[GemmaConfig, Params]:
@@ -43,12 +47,38 @@ def _cast(config: GemmaConfig, params: Params, dtype: DType | str | None) -> tup
     return config, jax.tree.map(lambda x: jnp.asarray(x, dtype.jnp), params)
 
 
-def _sampler(sampler: Sampler | BeamSampler | str) -> Sampler | BeamSampler:
+SamplerFn = Callable[[Array, Array], Array]  # (logits [B, V] float32, rng) -> next token ids [B]
+
+
+def _sampler(sampler: Sampler | BeamSampler | SamplerFn | str) -> Sampler | BeamSampler | SamplerFn:
+    """A sampler by name ("greedy", "random", "top_k", "top_p", "beam"), a configured one, or a plain callable
+    `(logits, rng) -> token ids`: traced once into the jitted decoding loop, so it must be a JAX function."""
     if isinstance(sampler, (Sampler, BeamSampler)):
         return sampler
     if sampler == "beam":
         return BeamSampler()
-    return Sampler(SamplerKind(sampler))
+    if isinstance(sampler, str):
+        return Sampler(SamplerKind(sampler))
+    if callable(sampler):
+        return sampler
+    raise TypeError(f"sampler must be a name, a Sampler, a BeamSampler or a callable, got {type(sampler).__name__}")
+
+
+def _ragged(rows: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """A list of unequal-length token lists -> (right-padded [B, T] ids, padding mask); None for a rectangle."""
+    if isinstance(rows, (np.ndarray, jax.Array)) or not isinstance(rows, Sequence) or not rows:
+        return None
+    if not all(isinstance(row, (Sequence, np.ndarray)) for row in rows):
+        return None
+    lengths = [len(row) for row in rows]
+    if len(set(lengths)) == 1:
+        return None
+    ids = np.full((len(rows), max(lengths)), PAD_ID, np.int32)
+    mask = np.zeros_like(ids)
+    for i, row in enumerate(rows):
+        ids[i, :len(row)] = row
+        mask[i, :len(row)] = 1
+    return ids, mask
 
 
 class GemmaLM:
@@ -66,19 +96,46 @@ class GemmaLM:
     @classmethod
     def from_pretrained(cls, path: str | Path, dtype: DType | str | None = None,
                         tokenizer: str | Path | None = None) -> GemmaLM:
-        config, params, found = load_weights(path)
+        config, params, found = load_weights(path, DType(dtype) if dtype is not None else DType.FLOAT32)
         if REWARD_HEAD in params:
             raise CheckpointError(f"{path} is a reward model: load it with GemmaRewardModel.from_pretrained")
         config, params = _cast(config, params, dtype)
         return cls(config, params, tokenizer or found)
 
     @classmethod
-    def from_preset(cls, name: str, vocab_size: int, seed: int = 0, dtype: DType | str | None = None,
+    def from_preset(cls, name: str, weights: str | Path | None = None, *, load_weights: bool | None = None,
+                    vocab_size: int | None = None, seed: int = 0, dtype: DType | str | None = None,
                     tokenizer: str | Path | None = None, **overrides: Any) -> GemmaLM:
-        """Fresh weights (Flax's initialisers, seeded) for a preset of `model.config`."""
-        config = preset(name, vocab_size=vocab_size, **overrides)
-        config, params = _cast(config, fresh_params(config, jax.random.key(seed)), dtype)
-        return cls(config, params, tokenizer)
+        """A preset of `model.config` by name: Keras Hub's released names (`gemma_2b_en`, `gemma_instruct_7b_en`,
+        ...) or an architecture (`gemma_2b`, `small`, `tiny`).
+
+        With `weights=FOLDER` (a Hugging Face Gemma folder, a Keras Hub preset folder or one of ours) the
+        weights are loaded and must have the preset's exact shape. A released name needs them unless
+        `load_weights=False`, which gives random weights (Flax's initialisers, seeded) of that shape, as an
+        architecture name always does without `weights`. Nothing is ever downloaded. `vocab_size` and
+        `overrides` (any GemmaConfig field) change the architecture of random weights only.
+        """
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose from {sorted(PRESETS)}")
+        load = (weights is not None or name in RELEASED_PRESETS) if load_weights is None else load_weights
+        if weights is None and load:
+            raise CheckpointError(f"{name}: weights are not bundled and never downloaded; pass weights=FOLDER "
+                                  "holding a Hugging Face checkpoint (config.json + model*.safetensors), a Keras Hub "
+                                  "preset (config.json + model.weights.h5) or a gemmaflow model "
+                                  "(gemmaflow_model.json + params/), or load_weights=False for random weights")
+        if weights is None or not load:
+            config = preset(name, **({"vocab_size": vocab_size} if vocab_size else {}), **overrides)
+            config, params = _cast(config, fresh_params(config, jax.random.key(seed)), dtype)
+            return cls(config, params, tokenizer)
+        if vocab_size or overrides:
+            raise ValueError("vocab_size and overrides shape random weights; loaded weights keep their own shape")
+        loaded = cls.from_pretrained(weights, dtype=dtype, tokenizer=tokenizer)
+        expected = preset(name)
+        different = [f"{field} {getattr(loaded.config, field)} (preset: {getattr(expected, field)})"
+                     for field in _ARCHITECTURE if getattr(loaded.config, field) != getattr(expected, field)]
+        if different:
+            raise CheckpointError(f"{weights} does not hold {name}: " + ", ".join(different))
+        return loaded
 
     def save_pretrained(self, path: str | Path, format: str = "native") -> None:
         """Our folder (`native`, loads back exactly) or a Hugging Face Gemma folder (`hf`); the tokenizer is copied."""
@@ -117,7 +174,7 @@ class GemmaLM:
         self,
         prompts: str | Sequence[str] | Sequence[Sequence[int]],
         max_length: int = 64,
-        sampler: Sampler | BeamSampler | str = "greedy",
+        sampler: Sampler | BeamSampler | SamplerFn | str = "greedy",
         seed: int = 0,
         stop_tokens: Sequence[int] | None = None,
     ) -> str | list[str] | list[list[int]]:
@@ -125,9 +182,10 @@ class GemmaLM:
 
         As in Keras Hub, strings in give strings out (prompt plus continuation, special tokens
         removed; a single string gives a single string) and token ids give token ids (prompt,
-        continuation and any stop token). `sampler`: "greedy", "random", "top_k", "top_p", "beam" or
-        a configured `Sampler` / `BeamSampler`. `stop_tokens` defaults to EOS and `<end_of_turn>` (their
-        ids in the attached tokenizer, else Gemma's 1 and 107).
+        continuation and any stop token). `sampler`: "greedy", "random", "top_k", "top_p", "beam", a
+        configured `Sampler` / `BeamSampler`, or a callable `(logits [B, V], rng) -> token ids [B]`.
+        `stop_tokens` defaults to EOS and `<end_of_turn>` (their ids in the attached tokenizer, else Gemma's
+        1 and 107).
         """
         if stop_tokens is None:
             stop_tokens = self.stop_tokens()
@@ -153,6 +211,59 @@ class GemmaLM:
         score_positions: Array | np.ndarray | None = None,
     ) -> Array:
         """Keras Hub's `GemmaCausalLM.score`: logits [B, T, V] or per-token loss [B, T] (model/scoring.py);
-        with `score_positions` [B, K], only those positions ([B, K, V] or [B, K])."""
-        return score(self.params, self.config, token_ids, padding_mask, scoring_mode, layer_intercept_fn, target_ids,
-                     score_positions)
+        with `score_positions` [B, K], only those positions ([B, K, V] or [B, K]).
+
+        Beyond Keras Hub: `token_ids` may be a list of unequal-length sequences (right-padded here, the
+        padding mask built from their lengths; `target_ids` then a list of the same lengths), and one 1-D
+        sequence (with 1-D `target_ids`) gives one row's result without the batch axis. Scores at padded
+        positions are unspecified, as in Keras Hub.
+
+        `layer_intercept_fn(x, i)` follows Keras Hub's convention, with one difference. It sees the unscaled
+        token embeddings (i = -1) and each block's output (i = 0, 1, ...), and for the blocks its return value
+        replaces the activations, as in Keras Hub. At i = -1 Keras Hub ignores the return value (it multiplies
+        the original embeddings by sqrt(d_model)); here the returned embeddings are the ones scaled and used.
+        An intercept that returns `x` unchanged at -1 behaves identically in both.
+        """
+        ragged = _ragged(token_ids)
+        single = ragged is None and np.ndim(token_ids) == 1
+        if single:
+            token_ids = np.asarray(token_ids)[None]
+            target_ids = None if target_ids is None else np.asarray(target_ids)[None]
+        elif ragged is not None:
+            if padding_mask is not None:
+                raise ValueError("ragged token_ids build their own padding mask; pass padding_mask only with a "
+                                 "rectangular batch")
+            token_ids, padding_mask = ragged
+            if target_ids is not None:
+                padded = _ragged(target_ids)
+                target_ids = padded[0] if padded is not None else np.asarray(target_ids)
+                if target_ids.shape != token_ids.shape:
+                    raise ValueError(f"target_ids {target_ids.shape} must have the lengths of token_ids")
+        result = score(self.params, self.config, token_ids, padding_mask, scoring_mode, layer_intercept_fn,
+                       target_ids, score_positions)
+        return result[0] if single else result
+
+    def summary(self, print_fn: Callable[[str], None] | None = print) -> str:
+        """Keras-style summary: the embedding, each block's weights (shapes and parameters) and the totals.
+
+        Returned as text and, unless `print_fn` is None, printed with it.
+        """
+        def count(tree: Any) -> int:
+            return sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(tree))
+
+        c = self.config
+        lines = [f"Gemma: {c.num_layers} blocks, d_model {c.d_model}, {c.num_heads} query heads / {c.num_kv_heads} "
+                 f"key-value heads of {c.head_dim}, GeGLU {c.ffw_dim}, vocabulary {c.vocab_size:,}, context "
+                 f"{c.max_seq_len:,}, weights {c.param_dtype.value}", "",
+                 f"{'layer':<28}{'weight':<22}{'shape':<24}{'parameters':>16}"]
+        for name in ["embedder", *(f"layers_{i}" for i in range(c.num_layers)), "final_norm"]:
+            for path, leaf in jax.tree_util.tree_flatten_with_path(self.params[name])[0]:
+                weight = "/".join(str(getattr(k, "key", k)) for k in path)
+                lines.append(f"{name:<28}{weight:<22}{tuple(leaf.shape)!s:<24}{int(np.prod(leaf.shape)):>16,}")
+        total = count(self.params)
+        lines += ["", f"total parameters: {total:,} (embedding {count(self.params['embedder']):,}, tied with the "
+                      f"output projection)", f"trainable: {total:,}; frozen: 0", ""]
+        text = "\n".join(lines)
+        if print_fn is not None:
+            print_fn(text)
+        return text

@@ -1,10 +1,13 @@
 """Gemma model configuration: one frozen dataclass, one factory per size.
 
 The 2B and 7B factories reproduce Gemma v1 (Gemma report, Gemma Team 2024, Table 1). Their `vocab_size` defaults to
-the 256,128 embedding rows of the released checkpoints (the 256,000-piece tokenizer padded by 128),
-so loading those weights needs no argument; a model trained on our own tokenizer passes that
-tokenizer's size instead. The small presets keep Gemma's architecture (multi-query attention,
-GeGLU, tied embeddings) at sizes a CPU runs in milliseconds (`tiny`) or trains on (`small`).
+the 256,000 embedding rows of the released checkpoints as Hugging Face (`config.json`: vocab_size
+256000) and Keras Hub (`vocabulary_size` 256000) ship them, one row per tokenizer piece, so loading
+those weights needs no argument; a model trained on our own tokenizer passes that tokenizer's size
+instead. The named presets are Keras Hub's names for the released models (`gemma_2b_en`,
+`gemma_instruct_7b_en`, ...): the exact architecture, with weights only from a local folder
+(`GemmaLM.from_preset`). The small presets keep Gemma's architecture (multi-query attention, GeGLU,
+tied embeddings) at sizes a CPU runs in milliseconds (`tiny`) or trains on (`small`).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Callable
 
 import jax.numpy as jnp
 
-GEMMA_EMBEDDING_ROWS = 256_128  # released Gemma checkpoints: 256,000 tokenizer pieces + 128 padding rows
+GEMMA_VOCAB_SIZE = 256_000  # the released tokenizer's pieces: the embedding rows of the released checkpoints
 
 
 class DType(enum.Enum):
@@ -82,14 +85,16 @@ def _build(overrides: dict[str, object], **fields: object) -> GemmaConfig:
     return GemmaConfig(**{**fields, **overrides})  # type: ignore[arg-type]
 
 
-def gemma_2b(vocab_size: int = GEMMA_EMBEDDING_ROWS, **overrides: object) -> GemmaConfig:
-    """Gemma v1 2B: multi-query attention, 18 layers (524,550,144 + 1,981,884,416 parameters)."""
+def gemma_2b(vocab_size: int = GEMMA_VOCAB_SIZE, **overrides: object) -> GemmaConfig:
+    """Gemma v1 2B: multi-query attention, 18 layers (524,288,000 embedding + 1,981,884,416 other parameters:
+    2,506,172,416)."""
     return _build(vocab_size=vocab_size, d_model=2048, num_layers=18, num_heads=8, num_kv_heads=1, head_dim=256,
                   ffw_dim=16_384, overrides=overrides)
 
 
-def gemma_7b(vocab_size: int = GEMMA_EMBEDDING_ROWS, **overrides: object) -> GemmaConfig:
-    """Gemma v1 7B: multi-head attention, head_dim 256 (not 3072 / 16), 28 layers."""
+def gemma_7b(vocab_size: int = GEMMA_VOCAB_SIZE, **overrides: object) -> GemmaConfig:
+    """Gemma v1 7B: multi-head attention, head_dim 256 (not 3072 / 16), 28 layers (786,432,000 embedding +
+    7,751,248,896 other parameters: 8,537,680,896)."""
     return _build(vocab_size=vocab_size, d_model=3072, num_layers=28, num_heads=16, num_kv_heads=16, head_dim=256,
                   ffw_dim=24_576, overrides=overrides)
 
@@ -107,9 +112,19 @@ def tiny(vocab_size: int = 512, **overrides: object) -> GemmaConfig:
                   ffw_dim=128, max_seq_len=256, overrides=overrides)
 
 
+# Keras Hub's names for the released checkpoints (base and instruction-tuned share an architecture). Their
+# weights are never bundled or downloaded: `GemmaLM.from_preset(name, weights=FOLDER)` reads a local copy.
+RELEASED_PRESETS: dict[str, Callable[..., GemmaConfig]] = {
+    "gemma_2b_en": gemma_2b,
+    "gemma_instruct_2b_en": gemma_2b,
+    "gemma_7b_en": gemma_7b,
+    "gemma_instruct_7b_en": gemma_7b,
+}
+
 PRESETS: dict[str, Callable[..., GemmaConfig]] = {
     "gemma_2b": gemma_2b,
     "gemma_7b": gemma_7b,
+    **RELEASED_PRESETS,
     "small": small,
     "tiny": tiny,
 }

@@ -3,7 +3,8 @@
 - Keras Hub's `GemmaBackbone` uses our layouts (both follow DeepMind's Gemma), so its conversion
   is a renaming checked against the shapes our config expects. It takes plain arrays keyed by Keras
   variable path, `{v.path: np.asarray(v) for v in backbone.weights}`, so this module does not
-  import Keras.
+  import Keras; `load_keras_hub` reads a saved Keras Hub preset folder (`config.json` +
+  `model.weights.h5`, as `save_to_preset` writes and Keras Hub's Kaggle presets ship) with h5py.
 - Hugging Face Gemma folders (`config.json` + `model.safetensors`, or shards listed in
   `model.safetensors.index.json`) store PyTorch `[out, in]` matrices with heads flattened into
   rows; `load_hf` and `save_hf` reshape and transpose. HF's norms also store `scale` (HF applies
@@ -12,9 +13,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -54,6 +57,77 @@ def params_from_keras_hub(weights: Mapping[str, np.ndarray], config: GemmaConfig
         names.update({(f"layers_{i}", *ours): f"decoder_block_{i}/{theirs}"
                       for ours, theirs in _KERAS_BLOCK_NAMES.items()})
     return _params_from_names(weights, names, config, {}, "Keras Hub")
+
+
+# A preset's model.weights.h5 names each layer's variables `layers/<layer name>/.../vars/0`, the layer names
+# Keras gave the objects (block i is `gemma_decoder_block` then `_1`, `_2`, ... in creation order).
+_KERAS_H5_BLOCK_NAMES = {
+    "pre_attention_norm": "pre_attention_norm/scale", "attention/query_dense": "attention/query/kernel",
+    "attention/key_dense": "attention/key/kernel", "attention/value_dense": "attention/value/kernel",
+    "attention/output_dense": "attention/attention_output/kernel", "pre_ffw_norm": "pre_ffw_norm/scale",
+    "gating_ffw": "ffw_gating/kernel", "gating_ffw_2": "ffw_gating_2/kernel", "ffw_linear": "ffw_linear/kernel",
+}
+_KERAS_H5_BLOCK = re.compile(r"layers/gemma_decoder_block(?:_(\d+))?/(.+)/vars/0")
+
+
+def config_from_keras_hub(document: Mapping[str, object]) -> GemmaConfig:
+    """Our config from a Keras Hub preset's `config.json` (a serialised `GemmaBackbone`); refuses Gemma 2's
+    extras (soft caps, sliding windows, post-norms), which this model does not implement."""
+    if document.get("class_name") != "GemmaBackbone" or not isinstance(document.get("config"), dict):
+        raise ValueError(f"not a Keras Hub GemmaBackbone config (class_name {document.get('class_name')!r})")
+    c: dict = document["config"]  # type: ignore[assignment]
+    gemma2 = [k for k in ("use_post_ffw_norm", "use_post_attention_norm", "final_logit_soft_cap",
+                          "attention_logit_soft_cap", "use_sliding_window_attention") if c.get(k)]
+    if gemma2 or c.get("query_head_dim_normalize", True) is not True:
+        raise ValueError(f"a Gemma 2 backbone ({', '.join(gemma2) or 'query_head_dim_normalize'}): this model is "
+                         "Gemma v1")
+    if c["intermediate_dim"] % 2:
+        raise ValueError(f"intermediate_dim {c['intermediate_dim']} counts both GeGLU branches and must be even")
+    return GemmaConfig(vocab_size=c["vocabulary_size"], d_model=c["hidden_dim"], num_layers=c["num_layers"],
+                       num_heads=c["num_query_heads"], num_kv_heads=c["num_key_value_heads"], head_dim=c["head_dim"],
+                       ffw_dim=c["intermediate_dim"] // 2, norm_eps=float(c.get("layer_norm_epsilon", 1e-6)))
+
+
+def load_keras_hub(path: str | Path, param_dtype: DType = DType.FLOAT32) -> tuple[GemmaConfig, Params]:
+    """Config and parameters in `param_dtype` from a Keras Hub Gemma preset folder (float32 or bfloat16 weights)."""
+    try:
+        import h5py
+    except ImportError as exc:
+        raise ImportError("reading a Keras Hub preset's model.weights.h5 needs h5py: pip install h5py") from exc
+    import ml_dtypes
+
+    path = Path(path)
+    config = dataclasses.replace(config_from_keras_hub(json.loads((path / "config.json").read_text())),
+                                 param_dtype=param_dtype)
+    datasets: dict[str, np.ndarray] = {}
+    with h5py.File(path / "model.weights.h5", "r") as handle:
+        def collect(name: str, node: object) -> None:
+            if isinstance(node, h5py.Dataset):
+                value = node[()]
+                if node.attrs.get("dtype") == "bfloat16":  # Keras stores bfloat16 as opaque 2-byte values
+                    value = np.frombuffer(value.tobytes(), ml_dtypes.bfloat16).reshape(node.shape)
+                datasets[name] = value
+
+        handle.visititems(collect)
+    return config, params_from_keras_hub(_keras_paths(datasets, path), config)
+
+
+def _keras_paths(datasets: Mapping[str, np.ndarray], path: Path) -> dict[str, np.ndarray]:
+    """model.weights.h5 names -> Keras variable paths (`decoder_block_3/attention/query/kernel`)."""
+    blocks: dict[int, dict[str, np.ndarray]] = {}
+    out: dict[str, np.ndarray] = {}
+    for name, value in datasets.items():
+        if (match := _KERAS_H5_BLOCK.fullmatch(name)) and match.group(2) in _KERAS_H5_BLOCK_NAMES:
+            blocks.setdefault(int(match.group(1) or 0), {})[_KERAS_H5_BLOCK_NAMES[match.group(2)]] = value
+        elif re.fullmatch(r"layers/reversible_embedding(?:_\d+)?/vars/0", name):
+            out["token_embedding/embeddings"] = value
+        elif re.fullmatch(r"layers/rms_normalization(?:_\d+)?/vars/0", name):
+            out["final_normalization/scale"] = value
+        else:
+            raise ValueError(f"{path / 'model.weights.h5'}: unexpected weight {name}")
+    for index, suffix in enumerate(sorted(blocks)):  # creation order, whatever the names' counter started at
+        out.update({f"decoder_block_{index}/{name}": value for name, value in blocks[suffix].items()})
+    return out
 
 
 # --- Hugging Face ------------------------------------------------------------------------------
@@ -158,16 +232,38 @@ def load_hf(path: str | Path, param_dtype: DType = DType.FLOAT32,
     return config, _params_from_names(tensors, _hf_names(config), config, _hf_to_ours(config), "Hugging Face")
 
 
-def save_hf(path: str | Path, config: GemmaConfig, params: Params) -> None:
-    """Write `config.json` and one `model.safetensors` (weights in `config.param_dtype`)."""
+def save_hf(path: str | Path, config: GemmaConfig, params: Params, max_shard_bytes: int = 2 << 30) -> None:
+    """Write `config.json` and the weights (in `config.param_dtype`): one `model.safetensors`, or shards of at
+    most `max_shard_bytes` (`model-0000i-of-0000n.safetensors` and `model.safetensors.index.json`, Hugging
+    Face's layout), converted and written one shard at a time so the copy never exceeds a shard."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     transforms = _ours_to_hf(config)
-    tensors = {}
-    for ours, theirs in _hf_names(config).items():
-        value = np.asarray(functools.reduce(lambda tree, key: tree[key], ours, params))
-        tensors[theirs] = np.ascontiguousarray(transforms.get(ours[-1], np.asarray)(value), config.param_dtype.jnp)
-    safetensors.numpy.save_file(tensors, str(path / "model.safetensors"), metadata={"format": "pt"})
+    names = list(_hf_names(config).items())
+    itemsize = config.param_dtype.jnp.itemsize
+    shards: list[list[tuple[tuple[str, ...], str]]] = [[]]
+    size = 0
+    for ours, theirs in names:
+        nbytes = math.prod(functools.reduce(lambda tree, key: tree[key], ours, params).shape) * itemsize
+        if shards[-1] and size + nbytes > max_shard_bytes:
+            shards.append([])
+            size = 0
+        shards[-1].append((ours, theirs))
+        size += nbytes
+    files = (["model.safetensors"] if len(shards) == 1 else
+             [f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors" for i in range(len(shards))])
+    for file, shard in zip(files, shards, strict=True):
+        tensors = {}
+        for ours, theirs in shard:
+            value = np.asarray(functools.reduce(lambda tree, key: tree[key], ours, params))
+            tensors[theirs] = np.ascontiguousarray(transforms.get(ours[-1], np.asarray)(value), config.param_dtype.jnp)
+        safetensors.numpy.save_file(tensors, str(path / file), metadata={"format": "pt"})
+        del tensors
+    if len(files) > 1:
+        weight_map = {theirs: file for file, shard in zip(files, shards, strict=True) for _, theirs in shard}
+        total = sum(math.prod(functools.reduce(lambda t, k: t[k], ours, params).shape) for ours, _ in names) * itemsize
+        (path / "model.safetensors.index.json").write_text(json.dumps(
+            {"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2) + "\n")
     (path / "config.json").write_text(json.dumps(to_hf_config(config), indent=2) + "\n")
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import flax.struct
 import jax
@@ -133,13 +133,14 @@ def generate(
     prompts: Sequence[Sequence[int]],
     *,
     max_length: int,
-    sampler: Sampler | BeamSampler | None = None,
+    sampler: Sampler | BeamSampler | Callable[[Array, Array], Array] | None = None,
     rng: Array | None = None,
     stop_tokens: Sequence[int] = (EOS_ID, END_OF_TURN_ID),
     prompt_slots: int | None = None,
 ) -> Generation:
     """Continue each prompt (token ids, BOS included by the caller) until a stop token or until the
-    row holds `max_length` tokens in all. The default sampler is greedy; the random ones need `rng`.
+    row holds `max_length` tokens in all. The default sampler is greedy; the random ones need `rng`. A
+    plain callable `(logits [B, V], rng) -> ids [B]` samples too (it gets `rng`, a fixed key when None).
 
     `prompt_slots` fixes the padded prompt width (at least the longest prompt) and so every array's
     shape: a caller generating batch after batch (REINFORCE) then compiles once, whatever its prompts.

@@ -3,10 +3,11 @@
 The trainer and the user API (`model/api.py`, `GemmaLM`) both start from weights; this module is
 what they share, so the trainer never imports the user API (and its sampling and tokenizer code).
 
-A folder holding weights is one of three kinds: our saved model (`gemmaflow_model.json` +
+A folder holding weights is one of four kinds: our saved model (`gemmaflow_model.json` +
 `params/`), a `gemmaflow train` output (its `final/` model, else its newest whole checkpoint, LoRA
-adapters merged) or a Hugging Face Gemma folder (`config.json` + safetensors). A `tokenizer.model`
-(SentencePiece) beside the weights belongs to them.
+adapters merged), a Hugging Face Gemma folder (`config.json` + safetensors) or a Keras Hub preset
+(`config.json` + `model.weights.h5`). A `tokenizer.model` (SentencePiece) beside the weights, or a
+Keras Hub preset's `assets/tokenizer/vocabulary.spm`, belongs to them.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ import jax
 
 from gemmaflow.core.configio import from_dict
 from gemmaflow.model import checkpoint, convert, lora
-from gemmaflow.model.config import GemmaConfig
+from gemmaflow.model.config import DType, GemmaConfig
 from gemmaflow.model.gemma import Params, init_params
 from gemmaflow.model.train_config import LoraConfig
 
 TOKENIZER_FILE = "tokenizer.model"
 
-WeightsFolder = Literal["native", "hf", "run_final", "run_checkpoints"]
+WeightsFolder = Literal["native", "hf", "keras_hub", "run_final", "run_checkpoints"]
+KERAS_HUB_TOKENIZER = "assets/tokenizer/vocabulary.spm"  # a Keras Hub preset's SentencePiece model
 
 
 def weights_folder_kind(path: str | Path) -> WeightsFolder:
@@ -39,27 +41,35 @@ def weights_folder_kind(path: str | Path) -> WeightsFolder:
         return "native"
     if (path / "config.json").is_file() and any(path.glob("*.safetensors*")):
         return "hf"
+    if (path / "config.json").is_file() and (path / "model.weights.h5").is_file():
+        return "keras_hub"
     if (path / "final" / checkpoint.MODEL_CONFIG).is_file():
         return "run_final"
     if (path / "checkpoints").is_dir():
         return "run_checkpoints"
-    raise checkpoint.CheckpointError(f"{path}: not a gemmaflow model, training run or Hugging Face Gemma folder")
+    raise checkpoint.CheckpointError(f"{path}: not a gemmaflow model (gemmaflow_model.json + params/), training run, "
+                                     "Hugging Face Gemma folder (config.json + *.safetensors) or Keras Hub preset "
+                                     "(config.json + model.weights.h5)")
 
 
-def load_weights(path: str | Path) -> tuple[GemmaConfig, Params, Path | None]:
-    """(config, float32-as-saved params, tokenizer file or None) from any weights folder (see the module)."""
+def load_weights(path: str | Path, param_dtype: DType = DType.FLOAT32) -> tuple[GemmaConfig, Params, Path | None]:
+    """(config, params, tokenizer file or None) from any weights folder (see the module). Hugging Face and Keras
+    Hub weights are cast to `param_dtype` one tensor at a time, so loading a 7B in bfloat16 never holds a
+    float32 copy; ours come back as saved."""
     path = Path(path)
     kind = weights_folder_kind(path)
     if kind == "run_final":
-        return load_weights(path / "final")
+        return load_weights(path / "final", param_dtype)
     if kind == "native":
         config, params = checkpoint.load_model(path)
     elif kind == "hf":
-        config, params = convert.load_hf(path)
+        config, params = convert.load_hf(path, param_dtype)
+    elif kind == "keras_hub":
+        config, params = convert.load_keras_hub(path, param_dtype)
     else:
         config, params = _newest_whole_checkpoint(path / "checkpoints")
-    tokenizer = path / TOKENIZER_FILE
-    return config, params, tokenizer if tokenizer.is_file() else None
+    tokenizer = next((path / name for name in (TOKENIZER_FILE, KERAS_HUB_TOKENIZER) if (path / name).is_file()), None)
+    return config, params, tokenizer
 
 
 def _newest_whole_checkpoint(folder: Path) -> tuple[GemmaConfig, Params]:

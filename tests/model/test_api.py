@@ -74,3 +74,36 @@ def test_generate_takes_strings_or_token_ids(lm):
 def test_unknown_folders_are_refused(tmp_path):
     with pytest.raises(CheckpointError, match="not a gemmaflow model"):
         GemmaLM.from_pretrained(tmp_path)
+
+
+def test_score_takes_ragged_lists_and_one_unbatched_sequence(lm):
+    rows = [[2, 5, 6, 7, 8], [2, 9, 10]]
+    ragged = np.asarray(lm.score(rows, scoring_mode="loss", target_ids=[[5, 6, 7, 8, 1], [9, 10, 1]]))
+    for i, row in enumerate(rows):
+        targets = [*row[1:], 1]
+        alone = np.asarray(lm.score(row, scoring_mode="loss", target_ids=targets))  # 1-D in, [T] out
+        assert alone.shape == (len(row),)
+        np.testing.assert_allclose(ragged[i, :len(row)], alone, atol=1e-5)
+    assert np.asarray(lm.score(rows[0])).shape == (5, lm.config.vocab_size)
+    with pytest.raises(ValueError, match="build their own padding mask"):
+        lm.score(rows, padding_mask=np.ones((2, 5)))
+
+
+def test_a_plain_callable_samples(lm):
+    def always_seven(logits, rng):
+        return jnp.full(logits.shape[:1], 7, jnp.int32)
+
+    out = lm.generate([[2, 5, 6], [2, 9]], max_length=8, sampler=always_seven, stop_tokens=())
+    assert out == [[2, 5, 6, 7, 7, 7, 7, 7], [2, 9, 7, 7, 7, 7, 7, 7]]
+    with pytest.raises(TypeError, match="sampler must be"):
+        lm.generate([[2, 5]], max_length=4, sampler=3)
+
+
+def test_summary_lists_every_weight_and_the_totals(lm):
+    printed = []
+    text = lm.summary(print_fn=printed.append)
+    assert printed == [text]
+    total = sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(lm.params))
+    assert f"total parameters: {total:,}" in text and "trainable: " in text
+    embedding = str(tuple(lm.params["embedder"]["embedding"].shape))
+    assert "layers_0" in text and "attention/query" in text and embedding in text

@@ -2,13 +2,13 @@ import dataclasses
 
 import pytest
 
-from gemmaflow.model.config import GEMMA_EMBEDDING_ROWS, DType, gemma_2b, gemma_7b, preset, tiny
+from gemmaflow.model.config import GEMMA_VOCAB_SIZE, DType, gemma_2b, gemma_7b, preset, tiny
 
 
 def test_gemma_presets_match_the_released_models():
     two, seven = gemma_2b(), gemma_7b()
     assert (two.vocab_size, two.d_model, two.num_layers, two.num_heads, two.num_kv_heads, two.head_dim,
-            two.ffw_dim) == (GEMMA_EMBEDDING_ROWS, 2048, 18, 8, 1, 256, 16_384)
+            two.ffw_dim) == (GEMMA_VOCAB_SIZE, 2048, 18, 8, 1, 256, 16_384)
     assert (seven.d_model, seven.num_layers, seven.num_heads, seven.num_kv_heads, seven.head_dim,
             seven.ffw_dim) == (3072, 28, 16, 16, 256, 24_576)
     assert two.max_seq_len == seven.max_seq_len == 8192

@@ -7,12 +7,14 @@ Importing keras_hub loads TensorFlow (~15 s), hence the slow mark.
 
 import os
 
+import jax
 import numpy as np
 import pytest
 
 from gemmaflow.model.config import GemmaConfig
 from gemmaflow.model.convert import params_from_keras_hub, save_hf
 from gemmaflow.model.scoring import score
+from gemmaflow.model.weights import load_weights
 from tests.model.utils import forward, random_params, unpacked
 
 pytestmark = pytest.mark.slow
@@ -78,3 +80,25 @@ def test_keras_hub_reads_our_hugging_face_export(keras_hub, tmp_path):
     ours = np.asarray(forward(config)(params, tokens, *unpacked(tokens)))
     assert np.abs(theirs).max() > 1.0
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_a_saved_keras_hub_preset_loads_as_keras_hub_holds_it(keras_hub, tmp_path, dtype):
+    """`save_to_preset` writes what Keras Hub's published presets hold (config.json + model.weights.h5);
+    `load_weights` reads it, bfloat16 included, weight for weight, and the float32 model computes Keras Hub's
+    logits."""
+    backbone = keras_hub.models.GemmaBackbone(vocabulary_size=50, num_layers=3, num_query_heads=4,
+                                              num_key_value_heads=2, hidden_dim=32, intermediate_dim=96, head_dim=16,
+                                              dtype=dtype)
+    backbone.save_to_preset(str(tmp_path))
+    config, params, _ = load_weights(tmp_path)
+    assert (config.num_layers, config.ffw_dim, config.num_kv_heads) == (3, 48, 2)
+    expected = params_from_keras_hub({v.path: np.asarray(v, np.float32) for v in backbone.weights}, config)
+    for ours, theirs in zip(jax.tree.leaves(params), jax.tree.leaves(expected), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    if dtype == "float32":
+        tokens = np.random.default_rng(3).integers(0, 50, (2, 10)).astype("int32")
+        hidden = backbone({"token_ids": tokens, "padding_mask": np.ones_like(tokens)})
+        theirs = np.asarray(backbone.token_embedding(hidden, reverse=True))
+        ours = np.asarray(forward(config)(params, tokens, *unpacked(tokens)))
+        np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-4)
