@@ -186,34 +186,19 @@ def sample_answers(lm: Any, prompts: Sequence[str], samples: int, max_new_tokens
     return [row[len(prompt):] for row, prompt in zip(rows, ids, strict=True)]
 
 
-def answer_log_probs(lm: Any, prompts: Sequence[list[int]], answers: Sequence[list[int]]) -> np.ndarray:
-    """log p(answer | prompt) summed over each answer's tokens, under `lm` [n]."""
-    sequences = [list(p) + list(a) for p, a in zip(prompts, answers, strict=True)]
-    width = max(len(s) for s in sequences)
-    tokens = np.zeros((len(sequences), width), np.int32)
-    mask = np.zeros((len(sequences), width), np.int32)
-    targets = np.zeros_like(tokens)
-    scored = np.zeros((len(sequences), width), np.float32)
-    for row, (prompt, sequence) in enumerate(zip(prompts, sequences, strict=True)):
-        tokens[row, :len(sequence)] = sequence
-        mask[row, :len(sequence)] = 1
-        targets[row, :len(sequence) - 1] = sequence[1:]
-        scored[row, len(prompt) - 1:len(sequence) - 1] = 1  # slots predicting the answer's tokens
-    losses = np.asarray(lm.score(tokens, padding_mask=mask, scoring_mode="loss", target_ids=targets))
-    return -(losses * scored).sum(axis=1)
-
-
 def measure_policy(path: Path, reference: Any, prompts: Sequence[str], config: RuleFollowingConfig) -> dict[str, Any]:
     """Share of sampled answers that follow the rule, and the policy's KL to `reference` on those samples
     (mean over samples of log pi - log pi_ref of the answer: an unbiased estimate of KL(pi || pi_ref))."""
     from gemmaflow.model.api import GemmaLM
+    from gemmaflow.model.evaluate import Request, loglikelihoods
 
     lm = GemmaLM.from_pretrained(path)
     answers = sample_answers(lm, prompts, config.samples_per_question, config.max_new_tokens, config.seed)
     repeated = [p for p in prompts for _ in range(config.samples_per_question)]
     followed = [follows_rule(p, lm.decode(a)) for p, a in zip(repeated, answers, strict=True)]
-    encoded = [lm.encode(generation_prompt(p)) for p in repeated]
-    kl = answer_log_probs(lm, encoded, answers) - answer_log_probs(reference, encoded, answers)
+    requests = [Request(tuple(lm.encode(generation_prompt(p))), tuple(a))
+                for p, a in zip(repeated, answers, strict=True)]
+    kl = np.subtract(loglikelihoods(lm, requests), loglikelihoods(reference, requests))
     return {"samples": len(followed), "rule_share": float(np.mean(followed)), "kl_to_sft": float(np.mean(kl)),
             "mean_answer_tokens": float(np.mean([len(a) for a in answers])),
             "examples": [{"prompt": p, "answer": lm.decode(a)} for p, a in zip(repeated[:8], answers[:8], strict=True)]}
