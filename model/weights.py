@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 import jax
+import jax.numpy as jnp
 
 from gemmaflow.core.configio import from_dict
 from gemmaflow.model import checkpoint, convert, lora
 from gemmaflow.model.config import DType, GemmaConfig
-from gemmaflow.model.gemma import Params, init_params
+from gemmaflow.model.gemma import Params, count_params, init_params
+from gemmaflow.model.layers import Block, Embedder, RMSNorm
 from gemmaflow.model.train_config import LoraConfig
 
 TOKENIZER_FILE = "tokenizer.model"
@@ -86,12 +88,37 @@ def _newest_whole_checkpoint(folder: Path) -> tuple[GemmaConfig, Params]:
     return config, params
 
 
+BLOCKWISE_INIT_ABOVE = 500_000_000  # parameters; larger models are initialised one block at a time
+
+
 def fresh_params(config: GemmaConfig, rng: jax.Array, shardings: Any = None) -> Params:
     """New weights from the model's own initialisers (`init_params`), optionally laid out over a mesh.
 
     The init program runs once, so it is compiled without LLVM's optimisations: on CPU that takes
     seconds instead of tens of seconds for the random-number kernels, and draws the same
-    distributions (the exact bits are fixed by this choice, so seeds stay reproducible).
+    distributions (the exact bits are fixed by this choice, so seeds stay reproducible). One program
+    for the whole model holds every weight's random bits at once, which for the released 2B shape
+    exceeds 23 GB of host memory; above `BLOCKWISE_INIT_ABOVE` parameters each top-level entry (the
+    embedding, each block, the final norm) is initialised by its own program instead, with the same
+    initialisers and its own key, so memory peaks at one block's worth (the bits differ from the
+    one-program draw; they are as reproducible).
     """
-    init = jax.jit(functools.partial(init_params, config), out_shardings=shardings)
-    return init.lower(rng).compile(compiler_options={"xla_backend_optimization_level": 0})(rng)
+    if count_params(config).total <= BLOCKWISE_INIT_ABOVE:
+        init = jax.jit(functools.partial(init_params, config), out_shardings=shardings)
+        return init.lower(rng).compile(compiler_options={"xla_backend_optimization_level": 0})(rng)
+    params = _blockwise_params(config, rng)
+    return params if shardings is None else jax.device_put(params, shardings)
+
+
+def _blockwise_params(config: GemmaConfig, rng: jax.Array) -> Params:
+    tokens = jnp.zeros((1, 1), jnp.int32)
+    x = jnp.zeros((1, 1, config.d_model), config.dtype.jnp)
+    mask = jnp.ones((1, 1, 1), bool)
+    embed_key, *block_keys = jax.random.split(rng, config.num_layers + 1)
+    embedder = jax.jit(lambda key: Embedder(config).init(key, tokens, method=Embedder.lookup)["params"])
+    block = jax.jit(lambda key: Block(config).init(key, x, tokens, mask)["params"])
+    params: Params = {"embedder": embedder(embed_key)}
+    for i, key in enumerate(block_keys):
+        params[f"layers_{i}"] = jax.block_until_ready(block(key))  # one block's temporaries at a time
+    params["final_norm"] = RMSNorm(config).init(rng, x)["params"]
+    return params

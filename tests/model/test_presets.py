@@ -113,3 +113,22 @@ def test_a_hugging_face_export_is_sharded_with_an_index_and_loads_back(tmp_path)
     loaded = GemmaLM.from_preset("tiny", weights=tmp_path)
     for ours, theirs in zip(jax.tree.leaves(loaded.params), jax.tree.leaves(original.params), strict=True):
         np.testing.assert_array_equal(ours, theirs)
+
+
+def test_large_models_are_initialised_block_by_block_with_the_same_distributions(monkeypatch):
+    """Above BLOCKWISE_INIT_ABOVE parameters each block is its own init program (memory: one block), which
+    must give the tree, shapes, dtypes and initialiser scales of the one-program init."""
+    from gemmaflow.model import weights
+    from gemmaflow.model.gemma import init_params
+
+    config = preset("small", vocab_size=1000)
+    whole = init_params(config, jax.random.key(0))
+    monkeypatch.setattr(weights, "BLOCKWISE_INIT_ABOVE", 0)
+    blockwise = weights.fresh_params(config, jax.random.key(0))
+    assert jax.tree.structure(blockwise) == jax.tree.structure(whole)
+    for ours, theirs in zip(jax.tree.leaves(blockwise), jax.tree.leaves(whole), strict=True):
+        assert ours.shape == theirs.shape and ours.dtype == theirs.dtype
+        np.testing.assert_allclose(np.std(ours), np.std(theirs), rtol=0.05, atol=1e-6)
+    again = weights.fresh_params(config, jax.random.key(0))
+    assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(again), jax.tree.leaves(blockwise), strict=True))
+    assert not np.array_equal(blockwise["layers_0"]["ffw"]["up"], blockwise["layers_1"]["ffw"]["up"])
