@@ -131,19 +131,14 @@ class PairDataset:
         self.reader = reader
         self.order = BatchOrder(len(reader), batch_size, seed, shuffle)
 
-    def _local(self, step: int, micro_batches: int, process_index: int, process_count: int) -> list[int]:
-        indices = np.asarray(self.order.indices(step)).reshape(micro_batches, -1)
-        block = indices.shape[1] // process_count
-        return indices[:, process_index * block:(process_index + 1) * block].reshape(-1).tolist()
-
     def batch_at(self, step: int, micro_batches: int = 1, process_index: int = 0,
                  process_count: int = 1) -> dict[str, np.ndarray]:
-        rows = self.reader.read(self._local(step, micro_batches, process_index, process_count))
+        rows = self.reader.read(self.order.local_indices(step, micro_batches, process_index, process_count))
         return pair_arrays(rows, self.reader.width)
 
     def prompts_at(self, step: int, micro_batches: int = 1, process_index: int = 0,
                    process_count: int = 1) -> list[list[int]]:
         """The shared prompt of each pair (BOS through the opened model turn), as token lists."""
-        rows = self.reader.read(self._local(step, micro_batches, process_index, process_count))
+        rows = self.reader.read(self.order.local_indices(step, micro_batches, process_index, process_count))
         return [tokens[:_prompt_length(mask)].tolist()
                 for tokens, mask in zip(rows["chosen_tokens"], rows["chosen_loss_mask"], strict=True)]

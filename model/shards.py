@@ -171,6 +171,13 @@ class BatchOrder:
             return np.arange(self.num_sequences)
         return np.random.default_rng([self.seed, epoch]).permutation(self.num_sequences)
 
+    def local_indices(self, step: int, micro_batches: int, process_index: int, process_count: int) -> list[int]:
+        """This process's share of step `step`'s batch: its contiguous block of every micro-batch, micro-batch
+        after micro-batch (the rows `jax.make_array_from_process_local_data` expects from it)."""
+        indices = np.asarray(self.indices(step)).reshape(micro_batches, -1)  # [A, b]
+        block = indices.shape[1] // process_count
+        return indices[:, process_index * block:(process_index + 1) * block].reshape(-1).tolist()
+
     def indices(self, step: int) -> list[int]:
         """The global sequence indices of step `step`'s batch (it may straddle two epochs)."""
         samples = step * self.batch_size + np.arange(self.batch_size)
@@ -195,7 +202,5 @@ class ShardDataset:
                  process_count: int = 1) -> dict[str, np.ndarray]:
         """Training arrays (see `training_arrays`) of [rows, seq_len]; rows = batch_size / process_count,
         micro-batch after micro-batch."""
-        indices = np.asarray(self.order.indices(step)).reshape(micro_batches, -1)  # [A, b]
-        block = indices.shape[1] // process_count
-        local = indices[:, process_index * block:(process_index + 1) * block]  # [A, b / processes]
-        return training_arrays(self.reader.read(local.reshape(-1).tolist()))
+        return training_arrays(self.reader.read(self.order.local_indices(step, micro_batches, process_index,
+                                                                         process_count)))
