@@ -4,7 +4,8 @@
 - `model.layers`: RMSNorm, RoPE, attention, GeGLU as pure functions and Flax Linen modules.
 - `model.gemma`: the `Gemma` decoder, `init_params`, `count_params`, the KV `Cache`, FLOPs per token.
 - `model.loss`: masked cross-entropy, chunked so that full logits never exist.
-- `model.sampling`: `generate` with a KV cache (greedy, temperature, top-k, top-p).
+- `model.sampling`: `generate` with a KV cache (greedy, temperature, top-k, top-p, `BeamSampler`,
+  `ContrastiveSampler`).
 - `model.scoring`: `score`, Keras Hub's `GemmaCausalLM.score` semantics.
 - `model.convert`: Keras Hub weights in; Hugging Face Gemma safetensors in and out.
 - `model.shards`: the packed-shard reader (validation, random access, batch order from seed and step).

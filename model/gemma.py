@@ -1,11 +1,12 @@
 """The Gemma v1 decoder: embed, N pre-norm blocks, final norm, tied logits.
 
-Three entry points share the same weights (`Gemma.apply(params, ..., method=...)`):
+The entry points share the same weights (`Gemma.apply(params, ..., method=...)`):
 
 - `__call__` gives float32 logits [B, T, V] for a (packed) batch;
 - `hidden_states` stops before the vocabulary projection, so the training loss can project chunk by
   chunk (model/loss.py) instead of materialising [B, T, V] logits (8192 x 256k float32 = 8.4 GB);
-- `call_with_cache` runs T new tokens against a `Cache` of earlier keys and values, for sampling.
+- `call_with_cache` runs T new tokens against a `Cache` of earlier keys and values, for sampling;
+  `call_with_cache_hidden` also returns their hidden states, for contrastive search's similarities.
 
 Batches carry `positions` (restarting at 0 in each packed document) and `segment_ids` (1..k for
 the documents of a row, 0 for padding): see `attention_mask` for what may attend to what.
@@ -97,6 +98,14 @@ class Gemma(nn.Module):
         Returns their float32 logits [B, T, V] and the cache with their keys and values added. A
         prompt is one call with the whole (padded) prompt; each sampling step is a call with T = 1.
         """
+        logits, _, cache = self.call_with_cache_hidden(tokens, positions, segment_ids, cache)
+        return logits, cache  # under jit the unused hidden states cost nothing
+
+    def call_with_cache_hidden(
+        self, tokens: Array, positions: Array, segment_ids: Array, cache: Cache
+    ) -> tuple[Array, Array, Cache]:
+        """`call_with_cache` that also returns the final-normed hidden states [B, T, D] the logits are
+        projected from: contrastive search compares a candidate token's with the earlier tokens'."""
         length = tokens.shape[1]
         slots = cache.end_index + jnp.arange(length)  # [T]
         key_segments = jax.lax.dynamic_update_slice(cache.segment_ids, segment_ids.astype(jnp.int32),
@@ -107,8 +116,9 @@ class Gemma(nn.Module):
         for layer, layer_cache in zip(self.layers, cache.layers, strict=True):
             x, layer_cache = layer(x, positions, mask, layer_cache, cache.end_index)
             layer_caches.append(layer_cache)
-        logits = self.embedder.logits(self.final_norm(x))
-        return logits, Cache(layers=tuple(layer_caches), segment_ids=key_segments, end_index=cache.end_index + length)
+        hidden = self.final_norm(x)
+        cache = Cache(layers=tuple(layer_caches), segment_ids=key_segments, end_index=cache.end_index + length)
+        return self.embedder.logits(hidden), hidden, cache
 
 
 def init_params(config: GemmaConfig, rng: Array) -> Params:

@@ -1,4 +1,5 @@
-"""Autoregressive generation with a KV cache: greedy, temperature, top-k, top-p sampling and beam search.
+"""Autoregressive generation with a KV cache: greedy, temperature, top-k, top-p sampling, beam search and
+contrastive search.
 
 Prompts of different lengths are left-padded to a common length P, so every row writes its next
 token at the same cache slot; padding slots have segment id 0 and are never attended to, and
@@ -13,6 +14,15 @@ log-probabilities, keeps the best `num_beams` and gathers their cache rows. A be
 stop token or its `max_length` stays in the running with its score frozen (it may only extend by
 padding, at log-probability 0), and the best beam of each prompt is returned, as Keras Hub's
 `BeamSampler` does (no length penalty).
+
+Contrastive search (`ContrastiveSampler`, Su et al., 2022) keeps `top_k` rows per prompt in the
+cache too, one per candidate: each step feeds the `top_k` most likely next tokens of every prompt
+in one call, scores each by (1 - alpha) * its probability - alpha * the highest cosine similarity
+between its final-normed hidden state and those of the prompt's earlier tokens (padding slots
+excluded), keeps the best and gathers its cache row. The candidate's hidden state is only known once
+it has been fed, so a step feeds this step's token, not the last one, and its logits serve the next
+step. The hidden states of the earlier tokens are kept, at unit length, in a buffer aligned with the
+cache slots. alpha 0 is greedy decoding.
 """
 
 from __future__ import annotations
@@ -90,6 +100,26 @@ class BeamSampler:
             raise ValueError(f"num_beams must be at least 1, got {self.num_beams}")
 
 
+@dataclasses.dataclass(frozen=True)
+class ContrastiveSampler:
+    """Contrastive search: of the `top_k` most likely next tokens, the one with the highest
+    (1 - alpha) * probability - alpha * max cosine similarity to an earlier token's hidden state.
+
+    The penalty favours tokens whose representation says something the context has not said yet,
+    which keeps greedy-like decoding from looping; alpha 0 is greedy, alpha 1 ignores probability
+    beyond the top_k cut.
+    """
+
+    top_k: int = 4
+    alpha: float = 0.6
+
+    def __post_init__(self) -> None:
+        if self.top_k < 1:
+            raise ValueError(f"top_k must be at least 1, got {self.top_k}")
+        if not 0 <= self.alpha <= 1:
+            raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
+
+
 @flax.struct.dataclass
 class SamplingState:
     """Everything one decoding step reads and writes."""
@@ -110,6 +140,19 @@ class BeamState:
     lengths: Array  # [B*W]
     done: Array  # [B*W]
     scores: Array  # [B*W] float32 sum of the log-probabilities of the generated tokens
+
+
+@flax.struct.dataclass
+class ContrastiveState:
+    """Contrastive search state over B prompts, the cache over B * k rows (prompt b's candidates are
+    rows b*k .. b*k + k - 1, identical between steps)."""
+
+    cache: Cache
+    past: Array  # [B, S, D] unit-length hidden state of the token in each cache slot
+    logits: Array  # [B, V] float32 logits of each prompt's next token
+    tokens: Array  # [B, max_length]
+    lengths: Array  # [B]
+    done: Array  # [B]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,7 +176,7 @@ def generate(
     prompts: Sequence[Sequence[int]],
     *,
     max_length: int,
-    sampler: Sampler | BeamSampler | Callable[[Array, Array], Array] | None = None,
+    sampler: Sampler | BeamSampler | ContrastiveSampler | Callable[[Array, Array], Array] | None = None,
     rng: Array | None = None,
     stop_tokens: Sequence[int] = (EOS_ID, END_OF_TURN_ID),
     prompt_slots: int | None = None,
@@ -173,6 +216,12 @@ def generate(
                                                num_beams=sampler.num_beams, stop_tokens=tuple(stop_tokens))
         return Generation(tokens=np.asarray(tokens), lengths=np.asarray(lengths), prompt_lengths=prompt_lengths,
                           scores=np.asarray(scores))
+    if isinstance(sampler, ContrastiveSampler):
+        tokens, lengths = _contrastive_search(params, jnp.asarray(padded), jnp.asarray(prompt_lengths),
+                                              jnp.float32(sampler.alpha), config=config, max_length=max_length,
+                                              cache_size=cache_size, top_k=sampler.top_k,
+                                              stop_tokens=tuple(stop_tokens))
+        return Generation(tokens=np.asarray(tokens), lengths=np.asarray(lengths), prompt_lengths=prompt_lengths)
     tokens, lengths = _generate(params, jnp.asarray(padded), jnp.asarray(prompt_lengths), rng, config=config,
                                 max_length=max_length, cache_size=cache_size, sampler=sampler,
                                 stop_tokens=tuple(stop_tokens))
@@ -190,6 +239,25 @@ def _prompt_layout(padded: Array, prompt_lengths: Array, max_length: int) -> tup
     tokens = jnp.where(jnp.arange(max_length)[None, :] < prompt_lengths[:, None],
                        jnp.take_along_axis(padded, source, axis=1), PAD_ID)
     return positions, segments, tokens
+
+
+def _advance(tokens: Array, lengths: Array, done: Array, token: Array, *, max_length: int,
+             stop_tokens: tuple[int, ...]) -> tuple[Array, Array, Array]:
+    """Write `token` [R] after each unfinished row of `tokens` [R, max_length]; a finished row only
+    gets padding. Returns the new tokens, lengths and done: a row is done once it emits a stop token
+    or holds `max_length` tokens."""
+    token = jnp.where(done, PAD_ID, token)
+    tokens = tokens.at[jnp.arange(tokens.shape[0]), lengths].set(token, mode="drop")
+    lengths = lengths + (~done).astype(jnp.int32)
+    done = done | jnp.isin(token, jnp.asarray(stop_tokens)) | (lengths >= max_length)
+    return tokens, lengths, done
+
+
+def _gather_rows(cache: Cache, source: Array) -> Cache:
+    """The cache whose row i is row `source[i]` of `cache`: copies a prompt's rows for its beams or
+    candidates, and moves the rows that survive a step into place."""
+    layers = tuple(LayerCache(key=layer.key[source], value=layer.value[source]) for layer in cache.layers)
+    return Cache(layers=layers, segment_ids=cache.segment_ids[source], end_index=cache.end_index)
 
 
 @functools.partial(jax.jit, static_argnames=("config", "max_length", "cache_size", "sampler", "stop_tokens"))
@@ -213,10 +281,8 @@ def _generate(
     def append(state: SamplingState, logits: Array, cache: Cache) -> SamplingState:
         """Sample from logits [B, V], write the token after each unfinished row, update done."""
         rng, step_rng = jax.random.split(state.rng)
-        token = jnp.where(state.done, PAD_ID, sampler(logits, step_rng))  # [B]
-        tokens = state.tokens.at[rows, state.lengths].set(token, mode="drop")
-        lengths = state.lengths + (~state.done).astype(jnp.int32)
-        done = state.done | jnp.isin(token, jnp.asarray(stop_tokens)) | (lengths >= max_length)
+        tokens, lengths, done = _advance(state.tokens, state.lengths, state.done, sampler(logits, step_rng),
+                                         max_length=max_length, stop_tokens=stop_tokens)
         return SamplingState(cache=cache, tokens=tokens, lengths=lengths, done=done, rng=rng)
 
     def step(state: SamplingState) -> SamplingState:
@@ -255,10 +321,6 @@ def _beam_search(
     def beams(x: Array) -> Array:
         return jnp.repeat(x, width, axis=0)  # [B, ...] -> [B*W, ...], prompt b's beams adjacent
 
-    def gather(cache: Cache, source: Array) -> Cache:
-        layers = tuple(LayerCache(key=layer.key[source], value=layer.value[source]) for layer in cache.layers)
-        return Cache(layers=layers, segment_ids=cache.segment_ids[source], end_index=cache.end_index)
-
     def extend(state: BeamState, logits: Array, cache: Cache) -> BeamState:
         """Score every (beam, token) continuation of logits [B*W, V], keep the best W per prompt."""
         vocab = logits.shape[-1]
@@ -270,11 +332,9 @@ def _beam_search(
         scores, best = jax.lax.top_k(candidates, width)  # [B, W] each
         source = (jnp.arange(batch)[:, None] * width + best // vocab).reshape(-1)  # [B*W] parent rows
         token = (best % vocab).reshape(-1).astype(jnp.int32)  # [B*W]
-        was_done, lengths = state.done[source], state.lengths[source]
-        tokens = state.tokens[source].at[rows, lengths].set(jnp.where(was_done, PAD_ID, token), mode="drop")
-        lengths = lengths + (~was_done).astype(jnp.int32)
-        done = was_done | jnp.isin(token, jnp.asarray(stop_tokens)) | (lengths >= max_length)
-        return BeamState(cache=gather(cache, source), tokens=tokens, lengths=lengths, done=done,
+        tokens, lengths, done = _advance(state.tokens[source], state.lengths[source], state.done[source], token,
+                                         max_length=max_length, stop_tokens=stop_tokens)
+        return BeamState(cache=_gather_rows(cache, source), tokens=tokens, lengths=lengths, done=done,
                          scores=scores.reshape(-1))
 
     def step(state: BeamState) -> BeamState:
@@ -285,8 +345,7 @@ def _beam_search(
 
     cache = init_cache(config, batch, cache_size)
     logits, cache = model.apply({"params": params}, padded, positions, segments, cache, method=Gemma.call_with_cache)
-    cache = Cache(layers=tuple(LayerCache(key=beams(layer.key), value=beams(layer.value)) for layer in cache.layers),
-                  segment_ids=beams(cache.segment_ids), end_index=cache.end_index)
+    cache = _gather_rows(cache, beams(jnp.arange(batch)))
     # Only beam 0 of each prompt is live at first, so the first step picks W different tokens.
     scores = jnp.tile(jnp.where(jnp.arange(width) == 0, 0.0, -jnp.inf), batch)  # [B*W]
     state = BeamState(cache=cache, tokens=beams(tokens), lengths=beams(prompt_lengths),
@@ -295,3 +354,61 @@ def _beam_search(
     state = jax.lax.while_loop(lambda s: ~jnp.all(s.done), step, state)
     best = jnp.arange(batch) * width + jnp.argmax(state.scores.reshape(batch, width), axis=-1)  # [B]
     return state.tokens[best], state.lengths[best], state.scores[best]
+
+
+def _unit(x: Array) -> Array:
+    """x [..., D] scaled to unit length along D (in float32), so a dot product is a cosine similarity."""
+    x = x.astype(jnp.float32)
+    return x * jax.lax.rsqrt(jnp.maximum(jnp.sum(x * x, axis=-1, keepdims=True), 1e-12))
+
+
+@functools.partial(jax.jit, static_argnames=("config", "max_length", "cache_size", "top_k", "stop_tokens"))
+def _contrastive_search(
+    params: Params,
+    padded: Array,
+    prompt_lengths: Array,
+    alpha: Array,
+    *,
+    config: GemmaConfig,
+    max_length: int,
+    cache_size: int,
+    top_k: int,
+    stop_tokens: tuple[int, ...],
+) -> tuple[Array, Array]:
+    """`alpha` is traced (one compile serves every alpha); `top_k` shapes the arrays, so it is static."""
+    model = Gemma(config)
+    batch = padded.shape[0]
+    width = min(top_k, config.vocab_size)
+    rows = jnp.arange(batch)
+    copies = jnp.repeat(rows, width)  # [B*k] the prompt of each candidate row
+    positions, segments, tokens = _prompt_layout(padded, prompt_lengths, max_length)
+
+    def step(state: ContrastiveState) -> ContrastiveState:
+        """Feed every prompt's k most likely next tokens, keep the best scoring and its cache row."""
+        top_logits, candidates = jax.lax.top_k(state.logits, width)  # [B, k] each, most likely first
+        top_probs = jnp.exp(top_logits - jax.nn.logsumexp(state.logits, axis=-1, keepdims=True))
+        feed = candidates.reshape(-1, 1).astype(jnp.int32)  # [B*k, 1]
+        # A candidate sits at its row's next position, one slot after the earlier tokens.
+        logits, hidden, cache = model.apply({"params": params}, feed, state.lengths[copies][:, None],
+                                            jnp.ones_like(feed), state.cache, method=Gemma.call_with_cache_hidden)
+        hidden = _unit(hidden[:, 0]).astype(state.past.dtype).reshape(batch, width, -1)  # [B, k, D]
+        similarity = jnp.einsum("bkd,bsd->bks", hidden, state.past, preferred_element_type=jnp.float32)
+        earlier = state.cache.segment_ids[::width] != 0  # [B, S] slots holding a real token of the prompt's row
+        penalty = jnp.max(jnp.where(earlier[:, None, :], similarity, -jnp.inf), axis=-1)  # [B, k]
+        choice = jnp.argmax((1 - alpha) * top_probs - alpha * penalty, axis=-1)  # [B]
+        chosen = rows * width + choice  # [B] the chosen candidate's cache row
+        tokens, lengths, done = _advance(state.tokens, state.lengths, state.done, candidates[rows, choice],
+                                         max_length=max_length, stop_tokens=stop_tokens)
+        past = jax.lax.dynamic_update_slice(state.past, hidden[rows, choice][:, None], (0, state.cache.end_index, 0))
+        return ContrastiveState(cache=_gather_rows(cache, chosen[copies]), past=past, logits=logits[chosen, 0],
+                                tokens=tokens, lengths=lengths, done=done)
+
+    cache = init_cache(config, batch, cache_size)
+    logits, hidden, cache = model.apply({"params": params}, padded, positions, segments, cache,
+                                        method=Gemma.call_with_cache_hidden)
+    past = jnp.zeros((batch, cache_size, config.d_model), config.dtype.jnp)
+    past = jax.lax.dynamic_update_slice(past, _unit(hidden).astype(past.dtype), (0, 0, 0))  # the prompt's slots
+    state = ContrastiveState(cache=_gather_rows(cache, copies), past=past, logits=logits[:, -1], tokens=tokens,
+                             lengths=prompt_lengths, done=jnp.zeros(batch, bool))
+    state = jax.lax.while_loop(lambda s: ~jnp.all(s.done), step, state)
+    return state.tokens, state.lengths
