@@ -26,14 +26,17 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
+from gemmaflow.core.configio import from_dict, to_dict
 from gemmaflow.model.config import DType, GemmaConfig
 from gemmaflow.model.gemma import Params
 from gemmaflow.model.shards import file_sha256
+from gemmaflow.model.train_config import LoraConfig
 
 log = logging.getLogger(__name__)
 
 CHECKSUMS = "gemmaflow_checksums.json"
 MODEL_CONFIG = "gemmaflow_model.json"
+LORA_CONFIG = "gemmaflow_lora.json"
 
 
 class CheckpointError(RuntimeError):
@@ -174,9 +177,15 @@ class CheckpointStore:
     def read_meta(self, step: int) -> dict[str, Any]:
         return self._manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"]
 
-    def restore_params(self, step: int) -> tuple[Params, Params | None]:
-        """Parameters (and LoRA adapters, if the run had them) of one checkpoint, without the optimiser."""
-        items = {"params": _restore_anywhere()}
+    def restore_params(self, step: int, params_template: Params | None = None) -> tuple[Params, Params | None]:
+        """Parameters (and LoRA adapters, if the run had them) of one checkpoint, without the optimiser.
+
+        `params_template` (shapes suffice) restores the parameters into its structure: needed when the tree
+        holds quantized weights, which otherwise come back as plain dicts of their arrays.
+        """
+        params_args = _restore_anywhere() if params_template is None else ocp.args.StandardRestore(
+            jax.tree.map(_on_first_device, params_template))
+        items = {"params": params_args}
         if (self.directory / str(step) / "lora").is_dir():
             items["lora"] = _restore_anywhere()
         restored = self._manager.restore(step, args=ocp.args.Composite(**items))
@@ -208,6 +217,34 @@ def load_model(path: str | Path) -> tuple[GemmaConfig, Params]:
     with ocp.Checkpointer(ocp.StandardCheckpointHandler()) as checkpointer:
         params = checkpointer.restore(path / "params", args=_restore_anywhere())
     return config, params
+
+
+def save_adapters(path: str | Path, config: GemmaConfig, adapters: Params, lora_config: LoraConfig) -> None:
+    """LoRA adapters alone (`adapters/`) and what they fit (`gemmaflow_lora.json`: the base's architecture and
+    the LoRA config); the JSON is written last, so a folder without it is an unfinished save."""
+    path = Path(path).absolute()
+    path.mkdir(parents=True, exist_ok=True)
+    with ocp.StandardCheckpointer() as checkpointer:
+        checkpointer.save(path / "adapters", adapters, force=True)
+    if jax.process_index() == 0:
+        record = {"model_config": config_to_dict(config), "lora": to_dict(lora_config)}
+        (path / LORA_CONFIG).write_text(json.dumps(record, indent=2) + "\n")
+
+
+def load_adapters(path: str | Path) -> tuple[GemmaConfig, Params, LoraConfig]:
+    """(the architecture they were trained on, the adapters, their LoRA config) of a `save_adapters` folder."""
+    path = Path(path).absolute()
+    if not (path / LORA_CONFIG).is_file():
+        raise CheckpointError(f"{path} holds no LoRA adapters ({LORA_CONFIG} is missing)")
+    record = json.loads((path / LORA_CONFIG).read_text())
+    with ocp.Checkpointer(ocp.StandardCheckpointHandler()) as checkpointer:
+        adapters = checkpointer.restore(path / "adapters", args=_restore_anywhere())
+    return config_from_dict(record["model_config"]), adapters, from_dict(LoraConfig, record["lora"])
+
+
+def _on_first_device(leaf: Any) -> jax.ShapeDtypeStruct:
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    return jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=device)
 
 
 def _restore_anywhere() -> ocp.args.StandardRestore:

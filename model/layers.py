@@ -16,7 +16,10 @@ weight gradient of a matmul with one contracting dimension about twice as fast a
 Weight layouts follow DeepMind's Gemma and Keras Hub (query [N, D, H], key/value [K, D, H],
 output [N, H, D], feed-forward [D, F] and [F, D]), so converting their checkpoints is renaming.
 Parameters are stored in `param_dtype` and cast to the activation `dtype` where they are used, which
-gives float32 master weights with bfloat16 compute without a second copy of the model.
+gives float32 master weights with bfloat16 compute without a second copy of the model. A projection or
+the embedding may instead arrive quantized (model/quant.py, dequantized at its matmul) or with a LoRA
+adapter attached (model/lora.py, `x W + x A B` computed without forming the sum): `_weight` takes
+whichever the parameter tree holds, and `_project` applies it.
 """
 
 from __future__ import annotations
@@ -27,8 +30,8 @@ import jax
 import jax.numpy as jnp
 
 from gemmaflow.model.config import GemmaConfig
-
-Array = jax.Array
+from gemmaflow.model.lora import LoraWeight
+from gemmaflow.model.quant import Array, is_quantized, matmul
 
 # Replaces masked attention logits (a large negative value, as in Gemma's reference implementation).
 # Finite, unlike -inf, so a row with no visible key (a padding query) gives a uniform softmax instead of NaN.
@@ -109,6 +112,28 @@ def _fan_in_init(in_axis: int | tuple[int, ...], out_axis: int | tuple[int, ...]
     return nn.initializers.variance_scaling(1.0, "fan_in", "truncated_normal", in_axis=in_axis, out_axis=out_axis)
 
 
+Weight = Array | LoraWeight  # or a quantized weight (model/quant.py)
+
+
+def _weight(module: nn.Module, name: str, init: nn.initializers.Initializer, shape: tuple[int, ...]) -> Weight:
+    """The parameter `name` as the tree holds it. A float array goes through `Module.param`, which creates it
+    at init and checks its shape after; a quantized or adapted weight is a pytree of several arrays, so it is
+    read as stored (the shapes were checked when it was made from a float one)."""
+    if module.has_variable("params", name):
+        stored = module.get_variable("params", name)
+        if isinstance(stored, LoraWeight) or is_quantized(stored):
+            return stored
+    return module.param(name, init, shape, module.config.param_dtype.jnp)
+
+
+def _project(equation: str, x: Array, weight: Weight) -> Array:
+    """`einsum(equation, x, W)` in x's dtype for x [L, *input axes], plus the low-rank update of an adapted W."""
+    if not isinstance(weight, LoraWeight):
+        return matmul(equation, x, weight)
+    out = matmul(equation, x, weight.base)
+    return out + weight.update(x).reshape(out.shape)
+
+
 @flax.struct.dataclass
 class LayerCache:
     """Keys and values of one layer for every slot of a decoding buffer: [B, S, K, H] each."""
@@ -136,7 +161,7 @@ class Embedder(nn.Module):
         # Std 1/sqrt(D): the sqrt(D) input scaling then gives unit-RMS embeddings, and the tied
         # logits of a unit-RMS hidden state start at unit scale.
         init = nn.initializers.variance_scaling(1.0, "fan_in", "normal", in_axis=1, out_axis=0)
-        self.embedding = self.param("embedding", init, (cfg.vocab_size, cfg.d_model), cfg.param_dtype.jnp)
+        self.embedding = _weight(self, "embedding", init, (cfg.vocab_size, cfg.d_model))
 
     def encode(self, tokens: Array) -> Array:
         """tokens [B, T] -> the decoder's input [B, T, D]: `scale(lookup(tokens))`."""
@@ -144,6 +169,8 @@ class Embedder(nn.Module):
 
     def lookup(self, tokens: Array) -> Array:
         """tokens [B, T] -> embedding rows [B, T, D] in the activation dtype, unscaled."""
+        if is_quantized(self.embedding):
+            return self.embedding.rows(tokens, self.config.dtype.jnp)
         return self.embedding[tokens].astype(self.config.dtype.jnp)
 
     def scale(self, x: Array) -> Array:
@@ -153,8 +180,7 @@ class Embedder(nn.Module):
 
     def logits(self, x: Array) -> Array:
         """Hidden states [B, T, D] -> float32 logits [B, T, V] against the embedding table."""
-        table = self.embedding.astype(x.dtype)
-        return jnp.einsum("BTD,VD->BTV", x, table, preferred_element_type=jnp.float32)
+        return matmul("BTD,VD->BTV", x, self.embedding, preferred_element_type=jnp.float32)
 
 
 class Attention(nn.Module):
@@ -172,18 +198,18 @@ class Attention(nn.Module):
         `cache_index` and the queries attend over all S slots of the updated cache.
         """
         cfg = self.config
-        dtype, pdtype = cfg.dtype.jnp, cfg.param_dtype.jnp
+        dtype = cfg.dtype.jnp
         n, k, d, h = cfg.num_heads, cfg.num_kv_heads, cfg.d_model, cfg.head_dim
-        w_query = self.param("query", _fan_in_init(1, (0, 2)), (n, d, h), pdtype).astype(dtype)
-        w_key = self.param("key", _fan_in_init(1, (0, 2)), (k, d, h), pdtype).astype(dtype)
-        w_value = self.param("value", _fan_in_init(1, (0, 2)), (k, d, h), pdtype).astype(dtype)
-        w_output = self.param("output", _fan_in_init((0, 1), 2), (n, h, d), pdtype).astype(dtype)
+        w_query = _weight(self, "query", _fan_in_init(1, (0, 2)), (n, d, h))
+        w_key = _weight(self, "key", _fan_in_init(1, (0, 2)), (k, d, h))
+        w_value = _weight(self, "value", _fan_in_init(1, (0, 2)), (k, d, h))
+        w_output = _weight(self, "output", _fan_in_init((0, 1), 2), (n, h, d))
 
         batch, length = x.shape[:2]
         tokens = x.reshape(batch * length, d)  # [B, T, D] -> [L, D]
-        query = jnp.einsum("LD,NDH->LNH", tokens, w_query).reshape(batch, length, n, h)  # [L, N, H] -> [B, T, N, H]
-        key = jnp.einsum("LD,KDH->LKH", tokens, w_key).reshape(batch, length, k, h)  # [L, K, H] -> [B, S, K, H]
-        value = jnp.einsum("LD,KDH->LKH", tokens, w_value).reshape(batch, length, k, h)
+        query = _project("LD,NDH->LNH", tokens, w_query).reshape(batch, length, n, h)  # [L, N, H] -> [B, T, N, H]
+        key = _project("LD,KDH->LKH", tokens, w_key).reshape(batch, length, k, h)  # [L, K, H] -> [B, S, K, H]
+        value = _project("LD,KDH->LKH", tokens, w_value).reshape(batch, length, k, h)
         # Scale after RoPE, as the reference does; rotation and scaling commute only up to rounding.
         query = apply_rope(query, positions, cfg.rope_base) * jnp.asarray(h**-0.5, dtype)
         key = apply_rope(key, positions, cfg.rope_base)
@@ -201,7 +227,7 @@ class Attention(nn.Module):
             cache = LayerCache(key=key, value=value)
             encoded = attend(query, key.astype(dtype), value.astype(dtype), mask)
         encoded = encoded.reshape(batch * length, n, h)  # [B, T, N, H] -> [L, N, H]
-        return jnp.einsum("LNH,NHD->LD", encoded, w_output).reshape(x.shape), cache  # [L, D] -> [B, T, D]
+        return _project("LNH,NHD->LD", encoded, w_output).reshape(x.shape), cache  # [L, D] -> [B, T, D]
 
 
 class FeedForward(nn.Module):
@@ -212,14 +238,13 @@ class FeedForward(nn.Module):
     @nn.compact
     def __call__(self, x: Array) -> Array:
         cfg = self.config
-        dtype, pdtype = cfg.dtype.jnp, cfg.param_dtype.jnp
-        w_gate = self.param("gate", _fan_in_init(0, 1), (cfg.d_model, cfg.ffw_dim), pdtype).astype(dtype)
-        w_up = self.param("up", _fan_in_init(0, 1), (cfg.d_model, cfg.ffw_dim), pdtype).astype(dtype)
-        w_down = self.param("down", _fan_in_init(0, 1), (cfg.ffw_dim, cfg.d_model), pdtype).astype(dtype)
+        w_gate = _weight(self, "gate", _fan_in_init(0, 1), (cfg.d_model, cfg.ffw_dim))
+        w_up = _weight(self, "up", _fan_in_init(0, 1), (cfg.d_model, cfg.ffw_dim))
+        w_down = _weight(self, "down", _fan_in_init(0, 1), (cfg.ffw_dim, cfg.d_model))
         tokens = x.reshape(-1, x.shape[-1])  # [B, T, D] -> [L, D]
-        gate = jax.nn.gelu(jnp.einsum("LD,DF->LF", tokens, w_gate), approximate=True)
-        up = jnp.einsum("LD,DF->LF", tokens, w_up)
-        return jnp.einsum("LF,FD->LD", gate * up, w_down).reshape(x.shape)  # [L, D] -> [B, T, D]
+        gate = jax.nn.gelu(_project("LD,DF->LF", tokens, w_gate), approximate=True)
+        up = _project("LD,DF->LF", tokens, w_up)
+        return _project("LF,FD->LD", gate * up, w_down).reshape(x.shape)  # [L, D] -> [B, T, D]
 
 
 class Block(nn.Module):

@@ -22,7 +22,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-Array = jax.Array
+from gemmaflow.model.quant import Array, QuantizedWeight, dense
 
 
 class Loss(NamedTuple):
@@ -56,7 +56,7 @@ def cross_entropy(logits: Array, targets: Array, mask: Array, z_loss_weight: flo
 
 def chunked_cross_entropy(
     hidden: Array,
-    embedding: Array,
+    embedding: Array | QuantizedWeight,
     targets: Array,
     mask: Array,
     *,
@@ -81,7 +81,7 @@ def chunked_cross_entropy(
     hidden = jnp.pad(hidden, ((0, padding), (0, 0))).reshape(-1, chunk_size, d_model)  # [chunks, C, D]
     targets = jnp.pad(targets, (0, padding)).reshape(-1, chunk_size)  # [chunks, C]
     mask = jnp.pad(mask, (0, padding)).reshape(-1, chunk_size)  # [chunks, C]
-    table = embedding.astype(hidden.dtype)
+    table = dense(embedding, hidden.dtype)  # a quantized table is dequantized once per call
 
     def chunk_sums(chunk: tuple[Array, Array, Array]) -> tuple[Array, Array]:
         chunk_hidden, chunk_targets, chunk_mask = chunk
@@ -97,7 +97,9 @@ def chunked_cross_entropy(
     return _reduce(xent_sum, z_sum, jnp.sum(mask), z_loss_weight)
 
 
-def token_log_probs(hidden: Array, embedding: Array, targets: Array, *, chunk_size: int = 512) -> tuple[Array, Array]:
+def token_log_probs(
+    hidden: Array, embedding: Array | QuantizedWeight, targets: Array, *, chunk_size: int = 512
+) -> tuple[Array, Array]:
     """log p(target) and the entropy of the next-token distribution at every slot, [B, T] each (float32).
 
     What DPO and REINFORCE need per token, computed `chunk_size` tokens at a time like
@@ -111,7 +113,7 @@ def token_log_probs(hidden: Array, embedding: Array, targets: Array, *, chunk_si
     padding = -flat.shape[0] % chunk_size
     chunks = jnp.pad(flat, ((0, padding), (0, 0))).reshape(-1, chunk_size, d_model)
     chunk_targets = jnp.pad(targets.reshape(-1), (0, padding)).reshape(-1, chunk_size)
-    table = embedding.astype(hidden.dtype)
+    table = dense(embedding, hidden.dtype)  # a quantized table is dequantized once per call
 
     def per_token(chunk: tuple[Array, Array]) -> tuple[Array, Array]:
         chunk_hidden, chunk_target = chunk

@@ -49,6 +49,7 @@ from gemmaflow.model.gemma import Params, init_params, train_flops_per_token
 from gemmaflow.model.objectives import REWARD_HEAD, Objective, init_reward_head, make_objective
 from gemmaflow.model.optim import learning_rate_schedule, make_optimizer
 from gemmaflow.model.pairs import PairDataset, PairReader
+from gemmaflow.model.quant import quantize_params
 from gemmaflow.model.rollout import RewardScorer, rollout
 from gemmaflow.model.shards import Manifest, ShardDataset, ShardFormatError, ShardReader, file_sha256
 from gemmaflow.model.train_config import LoraConfig, TrainConfig
@@ -119,27 +120,30 @@ def batch_sharding(mesh: Mesh) -> NamedSharding:
 
 
 def make_train_step(objective: Objective, lora: LoraConfig, optimizer: optax.GradientTransformation) -> Callable:
-    """step(trainable, frozen, reference, opt_state, batch) -> (trainable updated, opt_state, metrics).
+    """step(trainable, frozen, reference, opt_state, batch, rng) -> (trainable updated, opt_state, metrics).
 
-    `trainable` is the model's parameters, or with LoRA the adapters over the `frozen` base (else None);
-    `reference` is the frozen model DPO and REINFORCE regularise towards (else None).
+    `trainable` is the model's parameters, or with LoRA the adapters over the `frozen` base (else None),
+    attached to it (`lora.attach`) inside the differentiated function so only the adapters get gradients;
+    `reference` is the frozen model DPO and REINFORCE regularise towards (else None); `rng` draws the LoRA
+    dropout masks, a new key per micro-batch.
     """
 
     def step(trainable: Params, frozen: Params | None, reference: Params | None, opt_state: Any,
-             batch: Batch) -> tuple[Params, Any, dict]:
-        def micro(trainable: Params, micro_batch: Batch) -> tuple[Array, Array]:
-            full = trainable if frozen is None else lora_lib.merge(frozen, trainable, lora)
+             batch: Batch, rng: Array) -> tuple[Params, Any, dict]:
+        def micro(trainable: Params, micro_batch: Batch, micro_rng: Array) -> tuple[Array, Array]:
+            full = trainable if frozen is None else lora_lib.attach(frozen, trainable, lora, micro_rng)
             return objective.summed_loss(full, reference, micro_batch)
 
         grad_fn = jax.value_and_grad(micro, has_aux=True)
 
-        def accumulate(carry: tuple[Params, Array], micro_batch: Batch) -> tuple[tuple[Params, Array], None]:
+        def accumulate(carry: tuple[Params, Array], micro: tuple[Batch, Array]) -> tuple[tuple[Params, Array], None]:
             grads, sums = carry
-            (total, parts), micro_grads = grad_fn(trainable, micro_batch)
+            (total, parts), micro_grads = grad_fn(trainable, *micro)
             return (jax.tree.map(jnp.add, grads, micro_grads), sums + jnp.concatenate([total[None], parts])), None
 
         zeros = (jax.tree.map(jnp.zeros_like, trainable), jnp.zeros(len(objective.metric_names) + 1, jnp.float32))
-        (grads, sums), _ = jax.lax.scan(accumulate, zeros, batch)
+        micro_rngs = jax.random.split(rng, jax.tree.leaves(batch)[0].shape[0])
+        (grads, sums), _ = jax.lax.scan(accumulate, zeros, (batch, micro_rngs))
         count = jnp.maximum(sums[-1], 1.0)  # tokens, pairs or sequences: what the loss averages over
         grads = jax.tree.map(lambda g: g / count, grads)
         metrics = objective.step_metrics(sums)
@@ -160,7 +164,7 @@ def make_eval_step(objective: Objective, lora_config: LoraConfig) -> Callable:
     """eval(params, lora, reference, batch) -> the summed [loss, *metrics] of an [A, b, ...] batch."""
 
     def evaluate(params: Params, lora: Params | None, reference: Params | None, batch: Batch) -> Array:
-        full = params if lora is None else lora_lib.merge(params, lora, lora_config)
+        full = params if lora is None else lora_lib.attach(params, lora, lora_config)
 
         def micro(sums: Array, micro_batch: Batch) -> tuple[Array, None]:
             total, parts = objective.summed_loss(full, reference, micro_batch)
@@ -483,6 +487,9 @@ def _initial_state(job: _Job, loaded: Params | None, resume: bool) -> tuple[Trai
         if head is not None:
             adapters[REWARD_HEAD] = head
         adapters = jax.device_put(adapters, tree_shardings(adapters, mesh))
+        if config.lora.quantize != "none":  # QLoRA: the frozen base held in 8 or 4 bits from here on
+            params = quantize_params(params, config.lora.quantize, config.lora.double_quant)
+            params = jax.device_put(params, tree_shardings(params, mesh))
     elif head is not None:
         params[REWARD_HEAD] = head
         params = jax.device_put(params, tree_shardings(params, mesh))
@@ -530,7 +537,7 @@ def _compile_train_step(job: _Job, state: TrainState) -> Callable:
     opt_shardings = tree_shardings(state.opt_state, job.mesh)
     return jax.jit(make_train_step(job.objective, job.config.lora, job.optimizer),
                    in_shardings=(trainable_shardings, frozen_shardings, reference_shardings, opt_shardings,
-                                 job.batch_layout),
+                                 job.batch_layout, None),
                    out_shardings=(trainable_shardings, opt_shardings, None), donate_argnums=(0, 3))
 
 
@@ -556,7 +563,7 @@ def _next_batch(job: _Job, state: TrainState) -> tuple[Batch, dict[str, float]]:
     assert isinstance(job.train_data, PairDataset)
     micro_batches = job.config.grad_accum_steps
     prompts = job.train_data.prompts_at(state.step, micro_batches, jax.process_index(), jax.process_count())
-    policy = state.params if state.lora is None else lora_lib.merge(state.params, state.lora, job.config.lora)
+    policy = state.params if state.lora is None else lora_lib.attach(state.params, state.lora, job.config.lora)
     rng = jax.random.fold_in(jax.random.key(job.config.seed), state.step)
     arrays = rollout(policy, job.model_config, job.scorer, prompts, job.config.reinforce,
                      job.train_data.reader.prompt_width, rng)
@@ -569,11 +576,12 @@ def _train_step(job: _Job, step_fn: Callable, state: TrainState, batch: Batch) -
 
     On a non-finite loss or gradient the returned state is the one passed in (`make_train_step`).
     """
+    rng = jax.random.fold_in(state.rng, state.step)
     if job.config.lora.enabled:
-        trained, opt_state, metrics = step_fn(state.lora, state.params, job.reference, state.opt_state, batch)
+        trained, opt_state, metrics = step_fn(state.lora, state.params, job.reference, state.opt_state, batch, rng)
         state = dataclasses.replace(state, lora=trained, opt_state=opt_state)
     else:
-        trained, opt_state, metrics = step_fn(state.params, None, job.reference, state.opt_state, batch)
+        trained, opt_state, metrics = step_fn(state.params, None, job.reference, state.opt_state, batch, rng)
         state = dataclasses.replace(state, params=trained, opt_state=opt_state)
     return state, {k: float(v) for k, v in jax.device_get(metrics).items()}
 

@@ -81,16 +81,30 @@ class OptimizerConfig:
 
 @dataclass(frozen=True)
 class LoraConfig:
-    """Low-rank adapters: W + (alpha / rank) * A @ B on the named projections; the base stays frozen."""
+    """Low-rank adapters: W + (alpha / rank) * A @ B on the named projections; the base stays frozen.
+
+    `quantize` stores the frozen base in 8 or 4 bits (QLoRA; model/quant.py): every projection and the tied
+    embedding, dequantized at each matmul. `dropout` drops the adapters' inputs while training (PEFT's
+    `lora_dropout`); `dtype` is the adapters' own (bfloat16 halves their memory and optimiser state).
+    """
 
     enabled: bool = False
     rank: int = 8
     alpha: float = 16.0
     targets: tuple[str, ...] = ("query", "value")
+    dropout: float = 0.0
+    dtype: Literal["float32", "bfloat16"] = "float32"
+    quantize: Literal["none", "int8", "nf4"] = "none"
+    double_quant: bool = True  # nf4: quantize the block scales too (QLoRA's double quantization)
 
     def __post_init__(self) -> None:
         if self.rank < 1:
             raise ValueError("rank must be at least 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.quantize != "none" and not self.enabled:
+            raise ValueError(f"lora.quantize={self.quantize} quantizes the frozen base of a LoRA run: "
+                             "set lora.enabled=true")
         unknown = sorted(set(self.targets) - set(LORA_TARGETS))
         if unknown or not self.targets:
             raise ValueError(f"targets must be a non-empty subset of {list(LORA_TARGETS)}, got {list(self.targets)}")

@@ -24,6 +24,7 @@ from gemmaflow.model import checkpoint, convert, lora
 from gemmaflow.model.config import DType, GemmaConfig
 from gemmaflow.model.gemma import Params, count_params, init_params
 from gemmaflow.model.layers import Block, Embedder, RMSNorm
+from gemmaflow.model.quant import quantize_params
 from gemmaflow.model.train_config import LoraConfig
 
 TOKENIZER_FILE = "tokenizer.model"
@@ -82,9 +83,14 @@ def _newest_whole_checkpoint(folder: Path) -> tuple[GemmaConfig, Params]:
         raise checkpoint.CheckpointError(f"{folder} holds no whole checkpoint")
     meta = store.read_meta(step)
     config = checkpoint.config_from_dict(meta["model_config"])
-    params, adapters = store.restore_params(step)
+    lora_config = from_dict(LoraConfig, meta["lora"]) if meta.get("lora") else None
+    template = None
+    if lora_config is not None and lora_config.quantize != "none":  # a QLoRA run's base is stored quantized
+        template = jax.eval_shape(lambda: quantize_params(jax.eval_shape(
+            functools.partial(init_params, config), jax.random.key(0)), lora_config.quantize, lora_config.double_quant))
+    params, adapters = store.restore_params(step, template)
     if adapters is not None:
-        params = lora.merge(params, adapters, from_dict(LoraConfig, meta["lora"]))
+        params = lora.merge(params, adapters, lora_config)
     return config, params
 
 

@@ -283,3 +283,40 @@ def test_an_unreadable_checkpoint_is_reported_in_one_line(base_run, tmp_path, ca
         assert store.restore_latest(template(base_run[1])).step == 10
     [message] = [record.getMessage() for record in caplog.records if "damaged" in record.getMessage()]
     assert "\n" not in message and len(message) < 400
+
+
+@pytest.mark.slow
+def test_qlora_keeps_the_base_in_nf4_resumes_exactly_and_exports_a_merged_model(base_run, shards, tmp_path):
+    config = write_config(tmp_path / "qlora.yaml", model__init_from=str(base_run[0]),
+                          lora={"enabled": True, "rank": 4, "alpha": 8.0, "dropout": 0.1, "quantize": "nf4",
+                                "targets": ["query", "value", "down"]},
+                          optimizer={"learning_rate": 3e-2, "warmup_fraction": 0.0}, steps=6, checkpoint_every=3,
+                          keep_checkpoints=2, eval_every=0)
+    out = tmp_path / "out"
+    run(shards, config, out)
+    steps = losses(out)
+    assert steps[6] < steps[1]
+    frozen, adapters = CheckpointStore(out / "checkpoints", keep=2).restore_params(6)
+    for weight in (frozen["layers_0"]["attention"]["query"], frozen["layers_0"]["ffw"]["gate"],
+                   frozen["embedder"]["embedding"]):  # the base is stored once, packed 4-bit codes and int8 scales
+        assert sorted(weight) == ["absmax", "absmax_offset", "absmax_scale", "packed"]
+        assert np.asarray(weight["packed"]).dtype == np.uint8 and np.asarray(weight["absmax"]).dtype == np.int8
+    assert frozen["final_norm"]["scale"].dtype == np.float32 and sorted(adapters["layers_0"]) == ["attention", "ffw"]
+
+    base = GemmaLM.from_pretrained(base_run[0]).params
+    merged = GemmaLM.from_pretrained(out).params  # final/: the dequantized base plus the adapters, float32
+    key, base_key = np.asarray(merged["layers_0"]["attention"]["key"]), np.asarray(base["layers_0"]["attention"]["key"])
+    assert key.dtype == np.float32 and 0 < np.abs(key - base_key).max() < 0.25 * np.abs(base_key).max()
+
+    resumed = tmp_path / "resumed"  # killed after the checkpoint of step 3: resume redraws the same dropout masks
+    shutil.copytree(out, resumed)
+    shutil.rmtree(resumed / "checkpoints" / "6")
+    shutil.rmtree(resumed / "final")
+    lines = (resumed / "metrics.jsonl").read_text().splitlines()
+    (resumed / "metrics.jsonl").write_text("".join(line + "\n" for line in lines[:3]))
+    assert GemmaLM.from_pretrained(resumed).params["layers_0"]["ffw"]["down"].dtype == np.float32  # from step 3
+    run(shards, config, resumed, resume=True)
+    assert losses(resumed) == steps
+    for ours, theirs in zip(jax.tree.leaves(GemmaLM.from_pretrained(resumed).params), jax.tree.leaves(merged),
+                            strict=True):
+        np.testing.assert_array_equal(np.asarray(ours), np.asarray(theirs))

@@ -42,3 +42,11 @@ def test_the_mfu_peak_is_automatic_unless_given():
     assert TrainConfig().peak_tflops is None
     assert load_train_config(None, {"peak_tflops": 0}).peak_tflops == 0.0  # 0, like null: from the devices
     assert load_train_config(None, {"peak_tflops": 989.5}).peak_tflops == 989.5
+
+
+def test_qlora_keys_load_and_bad_values_fail_before_any_work():
+    config = load_train_config(CONFIGS / "train-tiny.yaml", {"lora.enabled": True, "lora.quantize": "nf4",
+                                                              "lora.dropout": 0.05, "lora.dtype": "bfloat16"})
+    assert config.lora.quantize == "nf4" and config.lora.double_quant and config.lora.dropout == 0.05
+    with pytest.raises(ConfigError, match="quantize"):
+        load_train_config(None, {"lora.enabled": True, "lora.quantize": "nf3"})
