@@ -26,13 +26,19 @@ import numpy as np
 
 from gemmaflow.core.chat import END_OF_TURN, END_OF_TURN_ID, EOS_ID, PAD_ID
 from gemmaflow.model import checkpoint, convert
-from gemmaflow.model.checkpoint import CheckpointError
+from gemmaflow.model import lora as lora_lib
+from gemmaflow.model.checkpoint import CheckpointError, load_adapters, save_adapters
 from gemmaflow.model.config import PRESETS, RELEASED_PRESETS, DType, GemmaConfig, preset
 from gemmaflow.model.gemma import LayerIntercept, Params
 from gemmaflow.model.layers import Array
-from gemmaflow.model.objectives import REWARD_HEAD
-from gemmaflow.model.sampling import BeamSampler, Sampler, SamplerKind, generate
+from gemmaflow.model.lora import attach, init_lora, merge
+from gemmaflow.model.objectives import REWARD_HEAD, LanguageModeling
+from gemmaflow.model.optim import make_optimizer
+from gemmaflow.model.quant import QuantMode, dequantize_params, is_quantized, quantize_params, stored_bytes
+from gemmaflow.model.sampling import BeamSampler, ContrastiveSampler, Sampler, SamplerKind, generate
 from gemmaflow.model.scoring import ScoringMode, score
+from gemmaflow.model.train import make_train_step
+from gemmaflow.model.train_config import LoraConfig, OptimizerConfig
 from gemmaflow.model.weights import TOKENIZER_FILE, fresh_params, load_weights
 
 # The fields that make two configs the same network (max_seq_len, dtypes and query_block do not).
@@ -50,18 +56,37 @@ def _cast(config: GemmaConfig, params: Params, dtype: DType | str | None) -> tup
 SamplerFn = Callable[[Array, Array], Array]  # (logits [B, V] float32, rng) -> next token ids [B]
 
 
-def _sampler(sampler: Sampler | BeamSampler | SamplerFn | str) -> Sampler | BeamSampler | SamplerFn:
-    """A sampler by name ("greedy", "random", "top_k", "top_p", "beam"), a configured one, or a plain callable
-    `(logits, rng) -> token ids`: traced once into the jitted decoding loop, so it must be a JAX function."""
-    if isinstance(sampler, (Sampler, BeamSampler)):
+def _sampler(
+    sampler: Sampler | BeamSampler | ContrastiveSampler | SamplerFn | str,
+) -> Sampler | BeamSampler | ContrastiveSampler | SamplerFn:
+    """A sampler by name ("greedy", "random", "top_k", "top_p", "beam", "contrastive"; the last two with their
+    default settings), a configured one, or a plain callable `(logits, rng) -> token ids`: traced once into the
+    jitted decoding loop, so it must be a JAX function."""
+    if isinstance(sampler, (Sampler, BeamSampler, ContrastiveSampler)):
         return sampler
     if sampler == "beam":
         return BeamSampler()
+    if sampler == "contrastive":
+        return ContrastiveSampler()
     if isinstance(sampler, str):
         return Sampler(SamplerKind(sampler))
     if callable(sampler):
         return sampler
-    raise TypeError(f"sampler must be a name, a Sampler, a BeamSampler or a callable, got {type(sampler).__name__}")
+    raise TypeError("sampler must be a name, a Sampler, a BeamSampler, a ContrastiveSampler or a callable, got "
+                    f"{type(sampler).__name__}")
+
+
+def _lm_batch(rows: list[list[int]], length: int) -> dict[str, np.ndarray]:
+    """Next-token rows [b, length]: inputs, targets shifted by one, positions, segment 1 (0 on padding), mask."""
+    inputs = np.full((len(rows), length), PAD_ID, np.int32)
+    targets = np.full_like(inputs, PAD_ID)
+    segments = np.zeros_like(inputs)
+    for i, row in enumerate(rows):
+        n = len(row) - 1
+        inputs[i, :n], targets[i, :n], segments[i, :n] = row[:-1], row[1:], 1
+    positions = np.broadcast_to(np.arange(length, dtype=np.int32), inputs.shape) * segments
+    return {"inputs": inputs, "targets": targets, "positions": positions, "segment_ids": segments,
+            "mask": segments.astype(np.float32)}
 
 
 def _ragged(rows: Any) -> tuple[np.ndarray, np.ndarray] | None:
@@ -86,6 +111,9 @@ class GemmaLM:
 
     def __init__(self, config: GemmaConfig, params: Params, tokenizer: str | Path | None = None) -> None:
         self.config, self.params = config, params
+        self.lora: Params | None = None  # adapters over the frozen `params`, after `enable_lora`
+        self.lora_config: LoraConfig | None = None
+        self.quantization: QuantMode = "none"
         self.tokenizer_path = Path(tokenizer) if tokenizer else None
         self.tokenizer = None
         if self.tokenizer_path is not None:
@@ -137,16 +165,120 @@ class GemmaLM:
             raise CheckpointError(f"{weights} does not hold {name}: " + ", ".join(different))
         return loaded
 
-    def save_pretrained(self, path: str | Path, format: str = "native") -> None:
-        """Our folder (`native`, loads back exactly) or a Hugging Face Gemma folder (`hf`); the tokenizer is copied."""
+    def save_pretrained(self, path: str | Path, format: str = "native", adapters_only: bool = False) -> None:
+        """Our folder (`native`, loads back exactly) or a Hugging Face Gemma folder (`hf`); the tokenizer is copied.
+
+        With LoRA enabled the adapters are merged into the saved weights, or with `adapters_only` saved alone
+        (`adapters/` and `gemmaflow_lora.json`, a few MB; `load_lora` puts them back on the same base). A
+        quantized model is saved dequantized, in float32.
+        """
+        if adapters_only:
+            if self.lora is None or self.lora_config is None:
+                raise ValueError("adapters_only: this model has no LoRA adapters (call enable_lora first)")
+            if format != "native":
+                raise ValueError("adapters are saved in the native format only")
+            save_adapters(path, self.config, self.lora, self.lora_config)
+            return
+        params = self.merged_params()
         if format == "native":
-            checkpoint.save_model(path, self.config, self.params)
+            checkpoint.save_model(path, self.config, params)
         elif format == "hf":
-            convert.save_hf(path, self.config, self.params)
+            convert.save_hf(path, self.config, params)
         else:
             raise ValueError(f"format must be 'native' or 'hf', got {format!r}")
         if self.tokenizer_path is not None:
             shutil.copyfile(self.tokenizer_path, Path(path) / TOKENIZER_FILE)
+
+    # --- LoRA, QLoRA and fine-tuning -------------------------------------------------------------
+
+    def quantize(self, mode: QuantMode, double_quant: bool = True) -> GemmaLM:
+        """Store the weights in 8 bits (`int8`, per-channel absmax) or 4 bits (`nf4`, QLoRA's NormalFloat with
+        block-wise scales, `double_quant` quantizing those too) from now on, as Keras' `model.quantize` does;
+        model/quant.py. Generation and scoring dequantize at each matmul; with `enable_lora`, `fit` trains
+        adapters over the quantized base (QLoRA). Returns the model, for chaining."""
+        if mode not in ("int8", "nf4"):
+            raise ValueError(f"mode must be 'int8' or 'nf4', got {mode!r}")
+        if self.quantization != "none":
+            raise ValueError(f"the weights are already quantized ({self.quantization})")
+        self.params = quantize_params(self.params, mode, double_quant)
+        self.quantization = mode
+        return self
+
+    def enable_lora(self, rank: int, alpha: float | None = None, dropout: float = 0.0,
+                    targets: Sequence[str] = ("query", "value"), dtype: str = "float32", seed: int = 0) -> GemmaLM:
+        """Freeze the weights and add rank-`rank` adapters to `targets` (Keras Hub's `backbone.enable_lora`).
+
+        `alpha` defaults to `rank` (an update scale of 1, as Keras does); `dropout` drops the adapters' inputs
+        in `fit`; `dtype` is the adapters' ("float32" or "bfloat16"). B starts at zero, so the model is unchanged
+        until trained. Generation, scoring and `fit` then use base plus adapters; `save_pretrained` merges them
+        or saves them alone. Returns the model, for chaining.
+        """
+        if self.lora is not None:
+            raise ValueError("LoRA is already enabled on this model")
+        self.lora_config = LoraConfig(enabled=True, rank=rank, alpha=float(rank if alpha is None else alpha),
+                                      dropout=dropout, targets=tuple(targets), dtype=dtype)  # type: ignore[arg-type]
+        self.lora = init_lora(self.params, self.lora_config, jax.random.key(seed))
+        return self
+
+    def load_lora(self, path: str | Path) -> GemmaLM:
+        """Attach adapters saved by `save_pretrained(..., adapters_only=True)` from a model of this architecture."""
+        if self.lora is not None:
+            raise ValueError("LoRA is already enabled on this model")
+        config, self.lora, self.lora_config = load_adapters(path)
+        different = [name for name in _ARCHITECTURE if getattr(config, name) != getattr(self.config, name)]
+        if different:
+            self.lora = self.lora_config = None
+            raise CheckpointError(f"{path}: adapters of another architecture ({', '.join(different)} differ)")
+        return self
+
+    def weights(self) -> Params:
+        """What the model computes with: the parameters, with the LoRA adapters attached if enabled."""
+        if self.lora is None or self.lora_config is None:
+            return self.params
+        return attach(self.params, self.lora, self.lora_config)
+
+    def merged_params(self) -> Params:
+        """Dense parameters: adapters merged, a quantized base dequantized (float32)."""
+        if self.lora is not None and self.lora_config is not None:
+            return merge(self.params, self.lora, self.lora_config)
+        return dequantize_params(self.params, jnp.float32)
+
+    def fit(self, data: Sequence[str] | Sequence[Sequence[int]], steps: int, batch_size: int = 4,
+            sequence_length: int = 128, learning_rate: float = 1e-3, seed: int = 0) -> list[float]:
+        """Train on `data` (strings, with a tokenizer attached, or token-id lists) for `steps` AdamW steps of
+        `batch_size` sequences (Keras' `fit`), each cut to `sequence_length` tokens, every token a target.
+
+        With LoRA enabled only the adapters train (over a quantized base too: QLoRA); otherwise every weight
+        does. The trainer's own step (`model.train.make_train_step`) runs it, with a constant learning rate
+        after a 10% warmup. Returns the loss of each step. For shard folders and multi-device runs use
+        `gemmaflow train`.
+        """
+        if self.lora is None and self.quantization != "none":
+            raise ValueError("a quantized model trains LoRA adapters only: call enable_lora first")
+        rows = [self.encode(item) if isinstance(item, str) else [int(t) for t in item] for item in data]
+        rows = [row[:sequence_length + 1] for row in rows if len(row) >= 2]
+        if not rows:
+            raise ValueError("fit needs at least one sequence of two or more tokens")
+        lora_config = self.lora_config or LoraConfig()
+        objective = LanguageModeling(self.config, chunk_size=1024, z_loss_weight=0.0)
+        optimizer = make_optimizer(OptimizerConfig(learning_rate=learning_rate, schedule="constant",
+                                                   weight_decay=0.0), steps)
+        trainable, frozen = (self.params, None) if self.lora is None else (self.lora, self.params)
+        step_fn = jax.jit(make_train_step(objective, lora_config, optimizer), donate_argnums=(3,))
+        opt_state = optimizer.init(trainable)
+        order = np.random.default_rng(seed)
+        rng, history = jax.random.key(seed), []
+        for step in range(steps):
+            chosen = [rows[i] for i in order.integers(0, len(rows), batch_size)]
+            batch = {name: jnp.asarray(value[None]) for name, value in _lm_batch(chosen, sequence_length).items()}
+            trainable, opt_state, metrics = step_fn(trainable, frozen, None, opt_state, batch,
+                                                    jax.random.fold_in(rng, step))
+            history.append(float(metrics["loss"]))
+        if self.lora is None:
+            self.params = trainable
+        else:
+            self.lora = trainable
+        return history
 
     # --- Text ------------------------------------------------------------------------------------
 
@@ -174,7 +306,7 @@ class GemmaLM:
         self,
         prompts: str | Sequence[str] | Sequence[Sequence[int]],
         max_length: int = 64,
-        sampler: Sampler | BeamSampler | SamplerFn | str = "greedy",
+        sampler: Sampler | BeamSampler | ContrastiveSampler | SamplerFn | str = "greedy",
         seed: int = 0,
         stop_tokens: Sequence[int] | None = None,
     ) -> str | list[str] | list[list[int]]:
@@ -182,8 +314,9 @@ class GemmaLM:
 
         As in Keras Hub, strings in give strings out (prompt plus continuation, special tokens
         removed; a single string gives a single string) and token ids give token ids (prompt,
-        continuation and any stop token). `sampler`: "greedy", "random", "top_k", "top_p", "beam", a
-        configured `Sampler` / `BeamSampler`, or a callable `(logits [B, V], rng) -> token ids [B]`.
+        continuation and any stop token). `sampler`: "greedy", "random", "top_k", "top_p", "beam",
+        "contrastive", a configured `Sampler` / `BeamSampler` / `ContrastiveSampler`, or a callable
+        `(logits [B, V], rng) -> token ids [B]`.
         `stop_tokens` defaults to EOS and `<end_of_turn>` (their ids in the attached tokenizer, else Gemma's
         1 and 107).
         """
@@ -193,7 +326,7 @@ class GemmaLM:
         texts = [prompts] if single else list(prompts)
         as_text = bool(texts) and isinstance(texts[0], str)
         ids = [self.encode(t) for t in texts] if as_text else [[int(i) for i in p] for p in texts]
-        result = generate(self.params, self.config, ids, max_length=max_length, sampler=_sampler(sampler),
+        result = generate(self.weights(), self.config, ids, max_length=max_length, sampler=_sampler(sampler),
                           rng=jax.random.key(seed), stop_tokens=tuple(stop_tokens))
         rows = [row[:length].tolist() for row, length in zip(result.tokens, result.lengths, strict=True)]
         if not as_text:
@@ -239,31 +372,41 @@ class GemmaLM:
                 target_ids = padded[0] if padded is not None else np.asarray(target_ids)
                 if target_ids.shape != token_ids.shape:
                     raise ValueError(f"target_ids {target_ids.shape} must have the lengths of token_ids")
-        result = score(self.params, self.config, token_ids, padding_mask, scoring_mode, layer_intercept_fn,
+        result = score(self.weights(), self.config, token_ids, padding_mask, scoring_mode, layer_intercept_fn,
                        target_ids, score_positions)
         return result[0] if single else result
 
     def summary(self, print_fn: Callable[[str], None] | None = print) -> str:
-        """Keras-style summary: the embedding, each block's weights (shapes and parameters) and the totals.
-
-        Returned as text and, unless `print_fn` is None, printed with it.
-        """
-        def count(tree: Any) -> int:
-            return sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(tree))
-
+        """Keras-style summary: the embedding, each block's weights (shapes, parameters, how they are stored),
+        the LoRA adapters, and the totals, trainable and frozen. Returned as text and, unless `print_fn` is None,
+        printed with it."""
         c = self.config
+        stored = c.param_dtype.value
+        if self.quantization != "none":
+            stored = f"{self.quantization} (norms {stored})"
         lines = [f"Gemma: {c.num_layers} blocks, d_model {c.d_model}, {c.num_heads} query heads / {c.num_kv_heads} "
                  f"key-value heads of {c.head_dim}, GeGLU {c.ffw_dim}, vocabulary {c.vocab_size:,}, context "
-                 f"{c.max_seq_len:,}, weights {c.param_dtype.value}", "",
-                 f"{'layer':<28}{'weight':<22}{'shape':<24}{'parameters':>16}"]
+                 f"{c.max_seq_len:,}, weights {stored}", "",
+                 f"{'layer':<14}{'weight':<28}{'shape':<20}{'parameters':>14}"]
         for name in ["embedder", *(f"layers_{i}" for i in range(c.num_layers)), "final_norm"]:
-            for path, leaf in jax.tree_util.tree_flatten_with_path(self.params[name])[0]:
+            for path, leaf in jax.tree_util.tree_flatten_with_path(self.params[name], is_leaf=is_quantized)[0]:
                 weight = "/".join(str(getattr(k, "key", k)) for k in path)
-                lines.append(f"{name:<28}{weight:<22}{tuple(leaf.shape)!s:<24}{int(np.prod(leaf.shape)):>16,}")
-        total = count(self.params)
-        lines += ["", f"total parameters: {total:,} (embedding {count(self.params['embedder']):,}, tied with the "
-                      f"output projection)", f"trainable: {total:,}; frozen: 0", ""]
+                lines.append(f"{name:<14}{weight:<28}{tuple(leaf.shape)!s:<20}{int(np.prod(leaf.shape)):>14,}")
+        total, embedding = _count(self.params), _count(self.params["embedder"])
+        trainable = total if self.lora is None else lora_lib.count(self.lora)
+        if self.lora is not None and self.lora_config is not None:
+            lc = self.lora_config
+            lines += ["", f"LoRA rank {lc.rank}, alpha {lc.alpha:g}, dropout {lc.dropout:g} on "
+                          f"{', '.join(lc.targets)}: {trainable:,} parameters ({lc.dtype})"]
+        lines += ["", f"total parameters: {total + (0 if self.lora is None else trainable):,} (embedding "
+                      f"{embedding:,}, tied with the output projection); {stored_bytes(self.params):,} bytes "
+                      "of weights", f"trainable: {trainable:,}; frozen: {0 if self.lora is None else total:,}", ""]
         text = "\n".join(lines)
         if print_fn is not None:
             print_fn(text)
         return text
+
+
+def _count(tree: Any) -> int:
+    """Parameters of a tree, a quantized weight counting as the weight it stands for."""
+    return sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(tree, is_leaf=is_quantized))

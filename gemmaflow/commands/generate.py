@@ -12,7 +12,7 @@ from gemmaflow.core.chat import generation_prompt
 def run(args: argparse.Namespace, _extra: list[str]) -> int:
     from gemmaflow.model.api import GemmaLM
     from gemmaflow.model.checkpoint import CheckpointError
-    from gemmaflow.model.sampling import BeamSampler, Sampler, SamplerKind
+    from gemmaflow.model.sampling import BeamSampler, ContrastiveSampler, Sampler, SamplerKind
 
     if not args.prompt and not args.token_ids:
         raise UserError("give at least one --prompt or --token-ids")
@@ -20,14 +20,16 @@ def run(args: argparse.Namespace, _extra: list[str]) -> int:
         lm = GemmaLM.from_pretrained(args.model, dtype=args.dtype, tokenizer=args.tokenizer)
     except (CheckpointError, FileNotFoundError) as exc:
         raise UserError(str(exc)) from exc
-    if args.sampler == "beam":
-        sampler = BeamSampler(num_beams=args.num_beams)
-    else:
-        try:
+    try:
+        if args.sampler == "beam":
+            sampler = BeamSampler(num_beams=args.num_beams)
+        elif args.sampler == "contrastive":
+            sampler = ContrastiveSampler(top_k=args.top_k, alpha=args.penalty_alpha)
+        else:
             sampler = Sampler(SamplerKind(args.sampler), temperature=args.temperature, top_k=args.top_k,
                               top_p=args.top_p)
-        except ValueError as exc:
-            raise UserError(str(exc)) from exc
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
     prompts: list = []
     if args.prompt:
         if lm.tokenizer is None:
@@ -74,9 +76,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--tokenizer", help="SentencePiece .model (default: the model folder's tokenizer.model)")
     parser.add_argument("--chat", action="store_true", help="wrap each prompt in Gemma's chat turn template")
     parser.add_argument("--max-length", type=int, default=64, help="tokens per row, prompt included (default 64)")
-    parser.add_argument("--sampler", default="greedy", choices=["greedy", "random", "top_k", "top_p", "beam"])
+    parser.add_argument("--sampler", default="greedy", choices=["greedy", "random", "top_k", "top_p", "beam",
+                                                                         "contrastive"])
     parser.add_argument("--temperature", type=float, default=1.0)
-    parser.add_argument("--top-k", type=int, default=50)
+    parser.add_argument("--top-k", type=int, default=50, help="top_k: tokens kept; contrastive: candidates (e.g. 4)")
+    parser.add_argument("--penalty-alpha", type=float, default=0.6,
+                        help="contrastive: weight of the degeneration penalty (0 is greedy)")
     parser.add_argument("--top-p", type=float, default=0.9)
     parser.add_argument("--num-beams", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0, help="random seed of the random samplers")
