@@ -198,6 +198,12 @@ def test_the_commands(base_run, shards, tmp_path, capsys):
     assert cli.main(["generate", "--model", str(out), "--token-ids", "2,20,21", "--max-length", "8"]) == 0
     row = [int(t) for t in capsys.readouterr().out.strip().split(",")]
     assert row[:3] == [2, 20, 21] and len(row) <= 8
+    assert cli.main(["generate", "--model", str(out), "--token-ids", "2,20,21", "--max-length", "8",
+                     "--sampler", "contrastive", "--top-k", "3", "--penalty-alpha", "0"]) == 0
+    assert [int(t) for t in capsys.readouterr().out.strip().split(",")] == row  # alpha 0 is greedy
+    assert cli.main(["generate", "--model", str(out), "--token-ids", "2", "--sampler", "contrastive",
+                     "--penalty-alpha", "2"]) == 2
+    assert "alpha" in capsys.readouterr().err
     assert cli.main(["generate", "--model", str(out), "--prompt", "hi"]) == 2
     assert "no tokenizer.model" in capsys.readouterr().err
     assert cli.main(["train", "--shards", str(tmp_path), "--config", str(config), "--out", str(out)]) == 2
