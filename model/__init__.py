@@ -9,7 +9,9 @@
 - `model.scoring`: `score`, Keras Hub's `GemmaCausalLM.score` semantics.
 - `model.convert`: Keras Hub weights in; Hugging Face Gemma safetensors in and out.
 - `model.shards`: the packed-shard reader (validation, random access, batch order from seed and step).
-- `model.train`, `model.train_config`, `model.optim`, `model.lora`, `model.checkpoint`: the trainer.
+- `model.lora`: LoRA adapters, attached to the weights the layers read (with dropout) or merged for export.
+- `model.quant`: int8 and NF4 weights for QLoRA, dequantized at each matmul.
+- `model.train`, `model.train_config`, `model.optim`, `model.checkpoint`: the trainer.
 - `model.objectives`: what a run minimises: next-token loss, Bradley–Terry reward, DPO, REINFORCE.
 - `model.pairs`, `model.rollout`: preference pairs as batches; REINFORCE's sampled and scored answers.
 - `model.weights`: fresh weights and loading any weights folder, for the trainer and `GemmaLM` alike.

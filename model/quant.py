@@ -65,8 +65,10 @@ class Int8Weight:
         return tuple(self.codes.shape)
 
     def dequantize(self, dtype: Any, after: Array | float = 1.0) -> Array:
-        """The weight in `dtype`; `after` (1, possibly computed from other values) multiplies the scales."""
-        return (self.codes.astype(jnp.float32) * after * self.scale).astype(dtype)
+        """The weight in `dtype`. `after` (1, possibly computed from other values) scales a 256-entry table the
+        codes index, so the whole dequantization is one computation that depends on it (`_after`)."""
+        return (_lookup(jnp.arange(-128, 128, dtype=jnp.float32) * after, self.codes.astype(jnp.uint8) ^ 128)
+                * self.scale).astype(dtype)
 
     def rows(self, index: Array, dtype: Any) -> Array:
         """`dequantize(dtype)[index]` without dequantizing the other rows (the embedding lookup)."""
@@ -90,10 +92,10 @@ class NF4Weight:
         return self.absmax.astype(jnp.float32) * scale + self.absmax_offset
 
     def _values(self, packed: Array, absmax: Array, dtype: Any, after: Array | float = 1.0) -> Array:
-        codes = jnp.stack([packed >> 4, packed & 15], axis=-1).reshape(*packed.shape[:-1], -1)  # [..., NF4_BLOCK]
-        # `after` scales the 16 levels, not the result: the level lookup is then a different computation for
-        # every `after`, so XLA can neither share it between the passes nor do it up front.
-        return ((jnp.asarray(NF4_LEVELS) * after)[codes] * absmax[..., None]).astype(dtype)
+        # Each byte indexes its pair of levels directly (no unpacked codes in between), in a table `after`
+        # scales, so the whole dequantization depends on it (`_after`).
+        pairs = _lookup(jnp.asarray(_NF4_PAIRS) * after, packed)  # [..., NF4_BLOCK / 2, 2]
+        return (pairs.reshape(*packed.shape[:-1], NF4_BLOCK) * absmax[..., None]).astype(dtype)
 
     def dequantize(self, dtype: Any, after: Array | float = 1.0) -> Array:
         """The weight in `dtype`; `after` (1, possibly computed from other values) multiplies the scales."""
@@ -109,6 +111,15 @@ class NF4Weight:
         packed = self.packed.reshape(self.shape[0], per_row, NF4_BLOCK // 2)[index]
         absmax = self.block_absmax().reshape(self.shape[0], per_row)[index]
         return self._values(packed, absmax, dtype).reshape(*jnp.shape(index), *self.shape[1:])
+
+
+# The two levels of each packed byte, high nibble first: [256, 2].
+_NF4_PAIRS = np.stack([NF4_LEVELS[np.arange(256) >> 4], NF4_LEVELS[np.arange(256) & 15]], axis=-1)
+
+
+def _lookup(table: Array, codes: Array) -> Array:
+    """`table[codes]` for uint8 codes (an exact gather; codes index every row of a 256-row table)."""
+    return table.at[codes.astype(jnp.int32)].get(mode="promise_in_bounds")
 
 
 QuantizedWeight = Int8Weight | NF4Weight

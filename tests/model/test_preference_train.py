@@ -154,3 +154,16 @@ def test_the_train_command_trains_a_reward_model(planted, tmp_path, capsys):
     assert code == 0
     assert "eval at step 3: loss" in capsys.readouterr().out and "eval_accuracy" in metrics(tmp_path / "rm")[-1]
     assert GemmaRewardModel.from_pretrained(tmp_path / "rm").score([[2, 106, 10, 107]]).shape == (1,)
+
+
+def test_dpo_and_reinforce_run_over_an_nf4_base(planted, tmp_path):
+    """QLoRA for the preference kinds: the frozen quantized base is also the reference, so the first step
+    compares the policy with itself (DPO's loss log 2, REINFORCE's KL 0)."""
+    qlora = {**RL, "steps": 3, "model.init_from": str(planted["sft"]), "lora.enabled": True, "lora.rank": 4,
+             "lora.quantize": "nf4"}
+    run(planted["pairs"], tmp_path / "dpo", kind="dpo", **qlora)
+    assert metrics(tmp_path / "dpo")[0]["loss"] == pytest.approx(np.log(2.0), abs=1e-4)
+    run(planted["pairs"], tmp_path / "rl", kind="reinforce", **qlora, **{
+        "reinforce.reward_model": str(planted["rm"]), "reinforce.max_new_tokens": 4})
+    steps = metrics(tmp_path / "rl")
+    assert steps[0]["kl"] == pytest.approx(0.0, abs=1e-4) and all(np.isfinite(m["loss"]) for m in steps)
