@@ -255,6 +255,8 @@ class GemmaLM:
         """
         if self.lora is None and self.quantization != "none":
             raise ValueError("a quantized model trains LoRA adapters only: call enable_lora first")
+        if min(steps, batch_size, sequence_length) < 1 or learning_rate <= 0:
+            raise ValueError("steps, batch_size and sequence_length must be at least 1, learning_rate positive")
         rows = [self.encode(item) if isinstance(item, str) else [int(t) for t in item] for item in data]
         rows = [row[:sequence_length + 1] for row in rows if len(row) >= 2]
         if not rows:

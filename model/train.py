@@ -49,7 +49,7 @@ from gemmaflow.model.gemma import Params, init_params, train_flops_per_token
 from gemmaflow.model.objectives import REWARD_HEAD, Objective, init_reward_head, make_objective
 from gemmaflow.model.optim import learning_rate_schedule, make_optimizer
 from gemmaflow.model.pairs import PairDataset, PairReader
-from gemmaflow.model.quant import quantize_params
+from gemmaflow.model.quant import quantize_params, stored_bytes
 from gemmaflow.model.rollout import RewardScorer, rollout
 from gemmaflow.model.shards import Manifest, ShardDataset, ShardFormatError, ShardReader, file_sha256
 from gemmaflow.model.train_config import LoraConfig, TrainConfig
@@ -206,7 +206,10 @@ def _announce(job: _Job, state: TrainState, output: _Output) -> None:
     if state.step:
         output.say(f"resumed from checkpoint {state.step}")
     if state.lora is not None:
-        output.say(f"LoRA: {lora_lib.count(state.lora):,} trainable parameters on {', '.join(job.config.lora.targets)}")
+        base = "" if job.config.lora.quantize == "none" else (
+            f" over the {job.config.lora.quantize} base ({stored_bytes(state.params) / 1e6:,.1f} MB)")
+        output.say(f"LoRA: {lora_lib.count(state.lora):,} trainable parameters on "
+                   f"{', '.join(job.config.lora.targets)}{base}")
     if job.config.kind in ("reward", "dpo", "reinforce"):
         output.say(f"objective: {job.config.kind} ({type(job.objective).__name__}); sequences of "
                    f"{job.sequence_width} tokens")

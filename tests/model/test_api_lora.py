@@ -87,6 +87,10 @@ def test_lora_dropout_acts_only_while_training_and_only_on_the_adapter_input():
 def test_misuse_is_refused():
     with pytest.raises(ValueError, match="enable_lora first"):
         fresh().quantize("int8").fit(DATA, steps=1)
+    with pytest.raises(ValueError, match="steps"):
+        fresh().fit(DATA, steps=0)
+    with pytest.raises(ValueError, match="two or more tokens"):
+        fresh().fit([[2]], steps=1)
     with pytest.raises(ValueError, match="already quantized"):
         fresh().quantize("int8").quantize("nf4")
     with pytest.raises(ValueError, match="already enabled"):
