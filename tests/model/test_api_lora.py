@@ -1,5 +1,7 @@
 """`GemmaLM.enable_lora`, `quantize`, `fit` and saving adapters: the Keras-style fine-tuning path."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -15,8 +17,15 @@ DATA = [PATTERN[:n] for n in (31, 25, 19, 28)]
 PROBE = [[2, 5, 9, 13, 17], [2, 21, 25, 5]]
 
 
-def fresh(**overrides):
+@functools.cache
+def _base(**overrides):
     return GemmaLM.from_preset("tiny", vocab_size=32, seed=3, **overrides)
+
+
+def fresh(**overrides):
+    """A new model object (LoRA and quantization are per object) over the same random weights."""
+    base = _base(**overrides)
+    return GemmaLM(base.config, base.params)
 
 
 def probe_scores(lm):

@@ -159,7 +159,7 @@ def test_the_train_command_trains_a_reward_model(planted, tmp_path, capsys):
 def test_dpo_and_reinforce_run_over_an_nf4_base(planted, tmp_path):
     """QLoRA for the preference kinds: the frozen quantized base is also the reference, so the first step
     compares the policy with itself (DPO's loss log 2, REINFORCE's KL 0)."""
-    qlora = {**RL, "steps": 3, "model.init_from": str(planted["sft"]), "lora.enabled": True, "lora.rank": 4,
+    qlora = {**RL, "steps": 2, "model.init_from": str(planted["sft"]), "lora.enabled": True, "lora.rank": 4,
              "lora.quantize": "nf4"}
     run(planted["pairs"], tmp_path / "dpo", kind="dpo", **qlora)
     assert metrics(tmp_path / "dpo")[0]["loss"] == pytest.approx(np.log(2.0), abs=1e-4)
