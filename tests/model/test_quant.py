@@ -78,8 +78,9 @@ def test_row_lookup_equals_dequantizing_everything(quantize):
     np.testing.assert_array_equal(q.rows(index, jnp.float32), q.dequantize(jnp.float32)[index])
 
 
-def test_a_quantized_matmul_and_its_input_gradient_equal_those_of_the_dequantized_weight():
-    w = quantize_nf4(jax.random.normal(jax.random.key(3), (64, 96)))
+@pytest.mark.parametrize("quantize", [quantize_nf4, lambda w: quantize_int8(w, (0,))])
+def test_a_quantized_matmul_and_its_input_gradient_equal_those_of_the_dequantized_weight(quantize):
+    w = quantize(jax.random.normal(jax.random.key(3), (64, 96)))
     x = jax.random.normal(jax.random.key(4), (5, 64))
     dense_w = w.dequantize(jnp.float32)
     np.testing.assert_allclose(matmul("LD,DF->LF", x, w), x @ dense_w, rtol=1e-5, atol=1e-5)
