@@ -31,7 +31,7 @@ import jax.numpy as jnp
 
 from gemmaflow.model.config import GemmaConfig
 from gemmaflow.model.lora import LoraWeight
-from gemmaflow.model.quant import Array, is_quantized, matmul
+from gemmaflow.model.quant import Array, QuantizedWeight, is_quantized, matmul
 
 # Replaces masked attention logits (a large negative value, as in Gemma's reference implementation).
 # Finite, unlike -inf, so a row with no visible key (a padding query) gives a uniform softmax instead of NaN.
@@ -112,7 +112,7 @@ def _fan_in_init(in_axis: int | tuple[int, ...], out_axis: int | tuple[int, ...]
     return nn.initializers.variance_scaling(1.0, "fan_in", "truncated_normal", in_axis=in_axis, out_axis=out_axis)
 
 
-Weight = Array | LoraWeight  # or a quantized weight (model/quant.py)
+Weight = Array | QuantizedWeight | LoraWeight
 
 
 def _weight(module: nn.Module, name: str, init: nn.initializers.Initializer, shape: tuple[int, ...]) -> Weight:

@@ -136,9 +136,10 @@ def make_train_step(objective: Objective, lora: LoraConfig, optimizer: optax.Gra
 
         grad_fn = jax.value_and_grad(micro, has_aux=True)
 
-        def accumulate(carry: tuple[Params, Array], micro: tuple[Batch, Array]) -> tuple[tuple[Params, Array], None]:
+        def accumulate(carry: tuple[Params, Array], batch_and_rng: tuple[Batch, Array]
+                       ) -> tuple[tuple[Params, Array], None]:
             grads, sums = carry
-            (total, parts), micro_grads = grad_fn(trainable, *micro)
+            (total, parts), micro_grads = grad_fn(trainable, *batch_and_rng)
             return (jax.tree.map(jnp.add, grads, micro_grads), sums + jnp.concatenate([total[None], parts])), None
 
         zeros = (jax.tree.map(jnp.zeros_like, trainable), jnp.zeros(len(objective.metric_names) + 1, jnp.float32))
