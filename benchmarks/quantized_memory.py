@@ -16,7 +16,6 @@ XLA's buffer assignment reports what the program holds, as benchmarks/model_memo
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import time
 
@@ -24,11 +23,12 @@ import jax
 import jax.numpy as jnp
 
 from gemmaflow.model.config import DType, preset
-from gemmaflow.model.gemma import Gemma, init_params
+from gemmaflow.model.gemma import Gemma
 from gemmaflow.model.lora import attach, init_lora
 from gemmaflow.model.objectives import LanguageModeling
-from gemmaflow.model.quant import quantize_params, stored_bytes
+from gemmaflow.model.quant import stored_bytes
 from gemmaflow.model.train_config import LORA_TARGETS, LoraConfig
+from gemmaflow.model.weights import abstract_params
 
 FORMATS = {  # name -> (stored dtype, quantize mode, double quantization)
     "float32": (DType.FLOAT32, "none", False),
@@ -42,10 +42,7 @@ FORMATS = {  # name -> (stored dtype, quantize mode, double quantization)
 def abstract_weights(name: str, fmt: str) -> tuple:
     dtype, mode, double_quant = FORMATS[fmt]
     config = preset(name, param_dtype=dtype, dtype=dtype)  # computing in the stored dtype (bfloat16 when quantized)
-    params = jax.eval_shape(functools.partial(init_params, config), jax.random.key(0))
-    if mode != "none":
-        params = jax.eval_shape(lambda p: quantize_params(p, mode, double_quant), params)
-    return config, params
+    return config, abstract_params(config, mode, double_quant)
 
 
 def forward_memory(config, params, seq_len: int) -> dict:

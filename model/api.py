@@ -26,7 +26,6 @@ import numpy as np
 
 from gemmaflow.core.chat import END_OF_TURN, END_OF_TURN_ID, EOS_ID, PAD_ID
 from gemmaflow.model import checkpoint, convert
-from gemmaflow.model import lora as lora_lib
 from gemmaflow.model.checkpoint import CheckpointError, load_adapters, save_adapters
 from gemmaflow.model.config import PRESETS, RELEASED_PRESETS, DType, GemmaConfig, preset
 from gemmaflow.model.gemma import LayerIntercept, Params
@@ -395,7 +394,7 @@ class GemmaLM:
                 weight = "/".join(str(getattr(k, "key", k)) for k in path)
                 lines.append(f"{name:<14}{weight:<28}{tuple(leaf.shape)!s:<20}{int(np.prod(leaf.shape)):>14,}")
         total, embedding = _count(self.params), _count(self.params["embedder"])
-        trainable = total if self.lora is None else lora_lib.count(self.lora)
+        trainable = total if self.lora is None else _count(self.lora)
         if self.lora is not None and self.lora_config is not None:
             lc = self.lora_config
             lines += ["", f"LoRA rank {lc.rank}, alpha {lc.alpha:g}, dropout {lc.dropout:g} on "

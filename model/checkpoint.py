@@ -242,12 +242,15 @@ def load_adapters(path: str | Path) -> tuple[GemmaConfig, Params, LoraConfig]:
     return config_from_dict(record["model_config"]), adapters, from_dict(LoraConfig, record["lora"])
 
 
+def _first_device() -> jax.sharding.SingleDeviceSharding:
+    return jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+
+
 def _on_first_device(leaf: Any) -> jax.ShapeDtypeStruct:
-    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-    return jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=device)
+    return jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=_first_device())
 
 
 def _restore_anywhere() -> ocp.args.StandardRestore:
     """Arrays laid out as saved where this process has those devices, else whole on its first device: weights
     trained over other devices or processes (FSDP, `--distributed`) still load into one process."""
-    return ocp.args.StandardRestore(fallback_sharding=jax.sharding.SingleDeviceSharding(jax.local_devices()[0]))
+    return ocp.args.StandardRestore(fallback_sharding=_first_device())

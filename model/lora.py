@@ -60,17 +60,13 @@ def _targets(params: Params, config: LoraConfig) -> list[tuple[str, str, str]]:
             if name in config.targets]
 
 
-def _shape(weight: Any) -> tuple[int, ...]:
-    return tuple(weight.shape)
-
-
 def init_lora(params: Params, config: LoraConfig, rng: jax.Array) -> Params:
     """Adapters {layer: {module: {weight: {"a": [I, r], "b": [r, O]}}}} for the configured targets, in
     `config.dtype` (a quantized base is fine: only its shape is read)."""
     lora: Params = {}
     dtype = jnp.dtype(config.dtype)
     for i, (layer, module, name) in enumerate(_targets(params, config)):
-        shape = _shape(params[layer][module][name])
+        shape = tuple(params[layer][module][name].shape)
         in_axes, out_axes = WEIGHT_AXES[name]
         fan_in, fan_out = math.prod(shape[a] for a in in_axes), math.prod(shape[a] for a in out_axes)
         a = jax.random.normal(jax.random.fold_in(rng, i), (fan_in, config.rank), jnp.float32) * fan_in**-0.5

@@ -24,7 +24,7 @@ from gemmaflow.model import checkpoint, convert, lora
 from gemmaflow.model.config import DType, GemmaConfig
 from gemmaflow.model.gemma import Params, count_params, init_params
 from gemmaflow.model.layers import Block, Embedder, RMSNorm
-from gemmaflow.model.quant import quantize_params
+from gemmaflow.model.quant import QuantMode, quantize_params
 from gemmaflow.model.train_config import LoraConfig
 
 TOKENIZER_FILE = "tokenizer.model"
@@ -86,12 +86,17 @@ def _newest_whole_checkpoint(folder: Path) -> tuple[GemmaConfig, Params]:
     lora_config = from_dict(LoraConfig, meta["lora"]) if meta.get("lora") else None
     template = None
     if lora_config is not None and lora_config.quantize != "none":  # a QLoRA run's base is stored quantized
-        template = jax.eval_shape(lambda: quantize_params(jax.eval_shape(
-            functools.partial(init_params, config), jax.random.key(0)), lora_config.quantize, lora_config.double_quant))
+        template = abstract_params(config, lora_config.quantize, lora_config.double_quant)
     params, adapters = store.restore_params(step, template)
     if adapters is not None:
         params = lora.merge(params, adapters, lora_config)
     return config, params
+
+
+def abstract_params(config: GemmaConfig, quantize: QuantMode = "none", double_quant: bool = True) -> Params:
+    """The parameter tree's shapes and dtypes (nothing allocated), as `quantize_params` would store it."""
+    return jax.eval_shape(lambda key: quantize_params(init_params(config, key), quantize, double_quant),
+                          jax.random.key(0))
 
 
 BLOCKWISE_INIT_ABOVE = 500_000_000  # parameters; larger models are initialised one block at a time
